@@ -1,0 +1,27 @@
+"""Shared test fixtures: where the team's shared reference material lives."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import os
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` next to the checkout (spec and fixtures); tests needing it skip without it."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"shared reference material not found at {SHARED_DIR}")
+    return SHARED_DIR
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads() -> None:
+    """Every test starts from the same random state; under pytest-xdist each worker takes one core."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)

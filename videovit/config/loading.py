@@ -1,0 +1,136 @@
+"""Merging YAML files and ``KEY VALUE`` overrides into the defaults, with helpful errors."""
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+from yacs.config import CfgNode
+
+from videovit.config.defaults import get_defaults
+
+BASE_KEY = "_BASE_"
+
+
+class ConfigError(ValueError):
+    """A configuration the user must change: the message says which key or file and what to do."""
+
+
+def load_config(cfg_files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
+                validate: bool = True) -> CfgNode:
+    """Defaults, then each YAML file in order, then ``KEY VALUE`` overrides; validated and frozen."""
+    cfg = get_defaults()
+    for path in cfg_files:
+        merge_file(cfg, Path(path))
+    merge_overrides(cfg, overrides)
+    if validate:
+        from videovit.config.validation import validate_config
+
+        validate_config(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def merge_file(cfg: CfgNode, path: Path, _seen: tuple[Path, ...] = ()) -> None:
+    """Merge a YAML file (and the ``_BASE_`` file it names, first) into ``cfg``."""
+    path = path.resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: _BASE_ files include each other in a cycle: {list(_seen)}")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: check the --cfg path")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config sections, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    if base:
+        merge_file(cfg, path.parent / base, _seen + (path,))
+    for key, value in _flatten(data):
+        set_value(cfg, key, value, source=str(path))
+
+
+def merge_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
+    """Apply ``KEY VALUE`` pairs given on the command line (values parsed as Python literals)."""
+    if len(overrides) % 2:
+        raise ConfigError(
+            f"overrides must come as KEY VALUE pairs, got an odd list: {' '.join(overrides)}")
+    for key, raw in zip(overrides[0::2], overrides[1::2]):
+        set_value(cfg, key, raw, source="command line", parse=True)
+
+
+def all_keys(cfg: CfgNode, prefix: str = "") -> list[str]:
+    """Every leaf key of ``cfg`` in dotted form."""
+    keys = []
+    for name, value in cfg.items():
+        full = f"{prefix}{name}"
+        keys.extend(all_keys(value, full + ".") if isinstance(value, CfgNode) else [full])
+    return keys
+
+
+def set_value(cfg: CfgNode, key: str, value: Any, source: str, parse: bool = False) -> None:
+    """Set dotted ``key`` to ``value`` after checking that the key exists and the type fits.
+
+    With ``parse``, ``value`` is command-line text: read as a Python literal unless the key holds a
+    string (so ``OUTPUT_DIR 2024`` stays the text it was typed as).
+    """
+    node = cfg
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.get(part) if isinstance(node, CfgNode) else None
+        if not isinstance(node, CfgNode):
+            break
+    if not isinstance(node, CfgNode) or leaf not in node or isinstance(node[leaf], CfgNode):
+        raise ConfigError(_unknown_key_message(cfg, key, source))
+    if parse and not isinstance(node[leaf], str):
+        value = _parse_literal(value)
+    node[leaf] = _coerce(key, node[leaf], value, source)
+
+
+def _unknown_key_message(cfg: CfgNode, key: str, source: str) -> str:
+    close = difflib.get_close_matches(key, all_keys(cfg), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return f"unknown config key {key!r} ({source}).{hint}"
+
+
+def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
+    """Convert ``value`` to the type of the default, refusing conversions that lose meaning."""
+    expected = type(default)
+    if isinstance(value, tuple):
+        value = list(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        if expected is list and default and value:
+            item_type = type(default[0])
+            return [_coerce(f"{key}[{i}]", default[0], v, source) if item_type in (int, float)
+                    else v for i, v in enumerate(value)]
+        return value
+    raise ConfigError(
+        f"{key} ({source}) expects {_type_name(expected)} like {default!r}, "
+        f"got {value!r} ({_type_name(type(value))}); change the value to {_type_name(expected)}")
+
+
+def _type_name(kind: type) -> str:
+    return {bool: "a boolean (True/False)", int: "an integer", float: "a number",
+            str: "a string", list: "a list"}.get(kind, kind.__name__)
+
+
+def _parse_literal(raw: str) -> Any:
+    """``'8'`` -> 8, ``'[1, 2]'`` -> [1, 2], ``'True'`` -> True; anything else stays a string."""
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def _flatten(data: dict, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for name, value in data.items():
+        full = f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield from _flatten(value, full + ".")
+        else:
+            yield full, value

@@ -1,0 +1,93 @@
+"""Divided space-time pieces shared by every video backbone (MODELS.md section 1).
+
+Frames are folded into the batch for all 2-D work, so tokens arrive as ``(B*T, *sites, C)``.
+The temporal sub-block regroups them into one sequence over time per spatial site, attends over
+the T frames, and adds the result back through a zero-initialised linear layer so that an
+inflated image checkpoint computes exactly the image function at the start of finetuning.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from videovit.models.layers import Attention
+
+
+class TemporalBlock(nn.Module):
+    """``x + drop_path(fc(attn(norm(x))))`` over the frame axis.
+
+    ``norm``, ``attn`` and ``fc`` are MODELS.md's temporal_norm, temporal_attn and temporal_fc;
+    ``fc`` starts at zero so the block is the identity until training moves it.
+    """
+
+    def __init__(self, dim: int, num_heads: int, num_frames: int, qkv_bias: bool = True,
+                 drop_path: float = 0.0, norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.num_frames = num_frames
+        self.drop_path_rate = drop_path
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
+        self.fc = nn.Linear(dim, dim)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B*T, *sites, C)`` with frames of one clip adjacent; returns the same shape."""
+        frames = self.num_frames
+        shape = x.shape
+        if shape[0] % frames:
+            raise ValueError(f"batch of {shape[0]} frame maps is not a multiple of num_frames={frames}")
+        clips, channels = shape[0] // frames, shape[-1]
+        tokens = x.reshape(clips, frames, -1, channels)                  # (B, T, S, C)
+        sites = tokens.shape[2]
+        seq = tokens.transpose(1, 2).reshape(clips * sites, frames, channels)
+        out = self.fc(self.attn(self.norm(seq)))
+        out = out.reshape(clips, sites, frames, channels).transpose(1, 2)  # (B, T, S, C)
+        out = drop_path_per_clip(out, self.drop_path_rate, self.training)
+        return x + out.reshape(shape)
+
+
+def drop_path_per_clip(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth with one keep/drop draw per clip (dim 0), not per site or frame."""
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask / keep
+
+
+class TimeEmbedding(nn.Module):
+    """Learned per-frame embedding, zero-initialised, added to ``(B*T, *sites, C)`` tokens."""
+
+    def __init__(self, num_frames: int, dim: int) -> None:
+        super().__init__()
+        self.num_frames = num_frames
+        self.weight = nn.Parameter(torch.zeros(num_frames, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames, channels = self.weight.shape
+        clips = x.shape[0] // frames
+        view = x.reshape(clips, frames, -1, channels) + self.weight[None, :, None, :].to(x.dtype)
+        return view.reshape(x.shape)
+
+
+def resize_time_embedding(weight: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Linearly interpolate a ``(T, C)`` time embedding to ``num_frames`` rows."""
+    if weight.shape[0] == num_frames:
+        return weight
+    resized = F.interpolate(weight.t()[None], size=num_frames, mode="linear", align_corners=False)
+    return resized[0].t().contiguous()
+
+
+def fold_frames(clip: torch.Tensor) -> torch.Tensor:
+    """``(B, C, T, H, W)`` clip -> ``(B*T, C, H, W)`` frames, frames of a clip adjacent."""
+    if clip.dim() != 5:
+        raise ValueError(f"expected a clip of shape (B, C, T, H, W), got {tuple(clip.shape)}")
+    b, c, t, h, w = clip.shape
+    return clip.transpose(1, 2).reshape(b * t, c, h, w)
+
+
+def mean_over_frames(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """``(B*T, ...)`` -> ``(B, ...)`` by averaging the frames of each clip."""
+    return x.reshape(x.shape[0] // num_frames, num_frames, *x.shape[1:]).mean(dim=1)
