@@ -54,7 +54,7 @@ def test_bare_pairs_and_opts_are_both_overrides(tmp_path: Path):
     assert cfg.SOLVER.WARMUP_EPOCHS == 0.0 and isinstance(cfg.SOLVER.WARMUP_EPOCHS, float)
     assert cfg.DATA.MEAN == [0.0, 0.5, 1.0]
     assert cfg.OUTPUT_DIR == "2024"
-    assert parse(["TRAIN.EPOCHS", "3"]).TRAIN.EPOCHS == 3
+    assert parse(["TRAIN.EPOCHS", "6"]).TRAIN.EPOCHS == 6
 
 
 def test_unknown_key_names_the_closest_valid_keys():
@@ -62,6 +62,13 @@ def test_unknown_key_names_the_closest_valid_keys():
         load_config(overrides=["TRAIN.BATCHSIZE", "4"])
     with pytest.raises(ConfigError, match=r"DATA.NUM_FRAMES"):
         load_config(overrides=["DATA.NUM_FRAME", "4"])
+
+
+def test_wrong_type_in_a_file_names_key_and_file(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("MODEL:\n  NAME: [1]\n")
+    with pytest.raises(ConfigError, match=r"MODEL.NAME \(.*bad.yaml\) expects a string"):
+        load_config([bad])
 
 
 def test_unknown_key_in_a_file_names_the_file(tmp_path: Path):
@@ -75,7 +82,7 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path: Path):
     ("DATA.NUM_FRAMES", "abc", r"DATA.NUM_FRAMES.*expects an integer.*'abc'"),
     ("TRAIN.ENABLE", "1", r"TRAIN.ENABLE.*expects a boolean"),
     ("DATA.TRAIN_JITTER_SCALES", "[256, 320.5]", r"expects an integer"),
-    ("MODEL.NAME", "[1]", r"MODEL.NAME.*expects a string"),
+    ("DATA.MEAN", "abc", r"DATA.MEAN.*expects a list"),
 ])
 def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
     with pytest.raises(ConfigError, match=expect):
