@@ -10,10 +10,9 @@ from safetensors.torch import save_file
 
 from videovit.checkpoint import CheckpointError, read_checkpoint
 from videovit.checkpoint.reading import detect_family, detect_layout, extract_state_dict
-from videovit.checkpoint.resize import (_cyclic_index, resize_conv_kernel,
-                                        resize_grid_embedding, resize_rel_pos_table)
+from videovit.checkpoint.resize import _cyclic_index, resize_conv_kernel, resize_rel_pos_table
 
-WEIGHTS = {"layers.0.block.1.attn.qkv.weight": torch.randn(6, 2), "head.weight": torch.randn(3, 2)}
+WEIGHTS = {"cls_token.proj.weight": torch.randn(2, 3, 4, 4), "head.weight": torch.randn(3, 2)}
 
 
 def test_pickled_objects_are_refused_unless_trusted(tmp_path: Path):
@@ -89,11 +88,8 @@ def test_rel_pos_resize_keeps_the_offsets_in_place():
     assert resize_rel_pos_table(small, 7) is small
 
 
-def test_conv_kernel_and_grid_embedding_resizes():
+def test_conv_kernel_resize_keeps_the_response_to_a_flat_input():
     kernel = torch.ones(2, 3, 28, 28)
     resized = resize_conv_kernel(kernel, (56, 56))
     assert resized.shape == (2, 3, 56, 56)
     torch.testing.assert_close(resized.sum(dim=(2, 3)), kernel.sum(dim=(2, 3)))
-    pos = torch.randn(1, 14, 14, 8)
-    assert resize_grid_embedding(pos, (10, 12)).shape == (1, 10, 12, 8)
-    assert resize_grid_embedding(pos, (14, 14)) is pos

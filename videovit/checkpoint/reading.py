@@ -84,8 +84,7 @@ def strip_module_prefix(key: str) -> str:
 
 def detect_family(state: dict[str, torch.Tensor]) -> str | None:
     """``"regionvit"``, ``"volo"`` or None, from key names that only one family has."""
-    if "cls_token.proj.weight" in state or any(".block." in k and k.startswith("layers.")
-                                                for k in state):
+    if "cls_token.proj.weight" in state or "regional_embed.proj.weight" in state:
         return "regionvit"
     if any(k.startswith("post_network.") for k in state) or "pos_embed" in state and any(
             k.startswith("network.") for k in state):

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from videovit.models.temporal import resize_time_embedding
+from videovit.models.volo import resize_pos_embed
 
 
 def resize_rel_pos_table(table: torch.Tensor, window: int) -> torch.Tensor:
@@ -53,15 +54,6 @@ def resize_conv_kernel(weight: torch.Tensor, size: tuple[int, int]) -> torch.Ten
     return (resized * area_ratio).to(weight.dtype)
 
 
-def resize_grid_embedding(pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Bicubically resize a channels-last ``(1, H, W, C)`` position embedding to ``grid``."""
-    if tuple(pos.shape[1:3]) == tuple(grid):
-        return pos
-    resized = F.interpolate(pos.permute(0, 3, 1, 2).float(), size=grid, mode="bicubic",
-                            align_corners=False)
-    return resized.permute(0, 2, 3, 1).to(pos.dtype).contiguous()
-
-
 def resize_for_key(key: str, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
     """Resize ``source`` to ``target``'s shape if ``key`` names a geometry-dependent weight, else None."""
     if key.endswith("rel_pos") and source.dim() == 2 and source.shape[0] == target.shape[0]:
@@ -69,8 +61,8 @@ def resize_for_key(key: str, source: torch.Tensor, target: torch.Tensor) -> torc
     if key.startswith("time_embed") and source.dim() == 2 and source.shape[1] == target.shape[1]:
         return resize_time_embedding(source, target.shape[0])
     if key == "pos_embed" and source.dim() == 4 and source.shape[-1] == target.shape[-1]:
-        return resize_grid_embedding(source, tuple(target.shape[1:3]))
-    if (key.startswith("cls_token.proj.") and key.endswith("weight") and source.dim() == 4
+        return resize_pos_embed(source, tuple(target.shape[1:3]))
+    if (key == "regional_embed.proj.weight" and source.dim() == 4
             and source.shape[:2] == target.shape[:2]):
         return resize_conv_kernel(source, tuple(target.shape[-2:]))
     return None

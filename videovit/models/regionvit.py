@@ -1,0 +1,635 @@
+"""RegionViT (regional-to-local attention) as an image and a divided space-time video backbone.
+
+MODELS.md section 2. Two tokenisations of each frame feed four stages of R2L blocks: coarse
+*regional* tokens (one per 4M x 4M patch) and fine *local* tokens (stride 4) grouped into M x M
+windows, one window per regional token. Each R2L block lets the regional tokens of a frame attend
+to each other (RSA), then every window ``[regional, locals]`` attend within itself (LSA, same
+attention weights, relative position bias on local pairs), then applies an MLP.
+
+The video model folds the T frames of a clip into the batch and runs a ``TemporalBlock`` before
+every R2L block, with one set of weights for the regional and the local tokens (MODELS.md 2.3).
+Official IBM checkpoints load through ``checkpoint_filter_fn`` and reproduce the official outputs,
+including the quirks listed in MODELS.md 2.2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from videovit.models.layers import Attention
+from videovit.models.registry import register_model
+from videovit.models.temporal import TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames
+
+STEMS = ("3conv", "1conv")
+LOCAL_STRIDE = 4
+MLP_RATIO = 4.0
+TOKEN_NORM_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class RegionViTConfig:
+    """Architecture of a RegionViT variant plus the switches ``create_model`` may override.
+
+    The field names are the keyword overrides the registered constructors accept.
+    """
+
+    embed_dims: tuple[int, ...] = (96, 192, 384, 768)   # stage widths; the stems emit embed_dims[0]
+    depths: tuple[int, ...] = (2, 2, 8, 2)              # R2L blocks per stage
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)         # attention heads per stage
+    window_size: int = 7                                # M: local tokens per window side
+    stem: str = "3conv"                                 # local tokenizer, "3conv" or "1conv"
+    peg: bool = False                                   # depthwise-conv position encoding per stage
+    exact_padding_mask: bool = False                    # False: the official padding-mask quirk
+    drop_path_rate: float = 0.0                         # stochastic depth at the last block
+    drop_rate: float = 0.0                              # dropout before the classifier
+    act_checkpoint: bool = False                        # recompute each block in the backward pass
+    temporal: bool | None = None                        # None: temporal layers iff num_frames > 1
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dims", "depths", "num_heads"):
+            value = tuple(getattr(self, name))
+            if len(value) != 4:
+                raise ValueError(f"RegionViT {name} needs 4 values (one per stage), got {list(value)}")
+            object.__setattr__(self, name, value)
+        if self.stem not in STEMS:
+            raise ValueError(f"RegionViT stem must be one of {STEMS}, got {self.stem!r}")
+        if self.window_size < 1:
+            raise ValueError(f"RegionViT window_size must be >= 1, got {self.window_size}")
+        if min(self.depths) < 1:
+            raise ValueError(f"every RegionViT stage needs a block or more, got depths {self.depths}")
+        for stage, (dim, heads) in enumerate(zip(self.embed_dims, self.num_heads)):
+            if dim % heads:
+                raise ValueError(f"stage {stage}: width {dim} is not divisible by {heads} heads; "
+                                 "give num_heads that divide embed_dims")
+        for stage in range(1, 4):
+            if self.embed_dims[stage] % self.embed_dims[stage - 1]:
+                raise ValueError(f"stage {stage}: width {self.embed_dims[stage]} must be a multiple of "
+                                 f"{self.embed_dims[stage - 1]} (the downsampling conv is depthwise)")
+        if self.stem == "3conv" and self.embed_dims[0] % 4:
+            raise ValueError(f"the 3conv stem needs embed_dims[0] divisible by 4, "
+                             f"got {self.embed_dims[0]}")
+
+
+def config_with_overrides(base: RegionViTConfig, overrides: dict[str, Any]) -> RegionViTConfig:
+    """``base`` with ``overrides`` applied; unknown names raise a TypeError listing the valid ones."""
+    valid = [f.name for f in dataclasses.fields(RegionViTConfig)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown RegionViT option(s) {unknown}; valid options: {', '.join(valid)}")
+    return dataclasses.replace(base, **overrides)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map (eps 1e-5, parameters of shape (C,)).
+
+    Implemented through ``F.layer_norm`` so FLOP counters see it as ``aten::layer_norm``.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LocalTokenizer(nn.Module):
+    """Local tokens at stride 4: the ``3conv`` stem (Ti/S) or one 8x8 stride-4 conv (``1conv``, M/B)."""
+
+    def __init__(self, dim: int, stem: str) -> None:
+        super().__init__()
+        if stem == "3conv":
+            self.proj = nn.Sequential(
+                nn.Conv2d(3, dim // 4, kernel_size=3, stride=2, padding=1),
+                LayerNorm2d(dim // 4),
+                nn.GELU(),
+                nn.Conv2d(dim // 4, dim // 2, kernel_size=3, stride=2, padding=1),
+                LayerNorm2d(dim // 2),
+                nn.GELU(),
+                nn.Conv2d(dim // 2, dim, kernel_size=3, stride=1, padding=1),
+            )
+        else:
+            self.proj = nn.Conv2d(3, dim, kernel_size=2 * LOCAL_STRIDE, stride=LOCAL_STRIDE,
+                                  padding=LOCAL_STRIDE - 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` -> ``(N, C, ~H/4, ~W/4)``."""
+        return self.proj(image)
+
+
+class RegionalTokenizer(nn.Module):
+    """Regional tokens: one conv with kernel = stride = 4M over the image.
+
+    If either side is not divisible by 4M, both sides are zero-padded, centred, by
+    ``4M - side % 4M``: a side that was divisible gains a full extra patch (official behaviour).
+    """
+
+    def __init__(self, dim: int, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` -> ``(N, C, h, w)`` with ``h, w`` about ``H/4M, W/4M``."""
+        height, width = image.shape[-2:]
+        patch = self.patch
+        if height % patch or width % patch:
+            pad_h, pad_w = patch - height % patch, patch - width % patch
+            image = F.pad(image, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return self.proj(image)
+
+
+class Downsample(nn.Module):
+    """Stage entry, shared by the regional and local maps: LayerNorm2d, GELU, depthwise 3x3 s2 conv."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(
+            LayerNorm2d(in_dim),
+            nn.GELU(),
+            nn.Conv2d(in_dim, out_dim, kernel_size=3, stride=2, padding=1, groups=in_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, Cin, H, W)`` -> ``(N, Cout, ceil(H/2), ceil(W/2))``."""
+        return self.proj(x)
+
+
+def official_rel_pos_index(window: int) -> torch.Tensor:
+    """``(M*M, M*M)`` indices into the ``(2M-1)^2`` table, cyclically shifted as in the official code.
+
+    For query (y, x) and key (y', x'): ``((y'-y + M//2) mod D) * D + ((x'-x + M//2) mod D)``, D = 2M-1.
+    """
+    size = 2 * window - 1
+    coords = torch.arange(window)
+    offset = (coords[None, :] - coords[:, None] + window // 2) % size   # [query, key]
+    index = offset[:, None, :, None] * size + offset[None, :, None, :]   # [yq, xq, yk, xk]
+    return index.reshape(window * window, window * window)
+
+
+class RelPosAttention(Attention):
+    """Multi-head attention owning the learnable relative position table of an M x M window.
+
+    The same module (``qkv``, ``proj``) serves the RSA and the LSA of an R2L block; only the LSA
+    adds ``rel_pos_bias()`` to its logits.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window: int) -> None:
+        super().__init__(dim, num_heads=num_heads, qkv_bias=True)
+        self.rel_pos = nn.Parameter(torch.zeros(num_heads, (2 * window - 1) ** 2))
+        nn.init.trunc_normal_(self.rel_pos, std=0.02)
+        self.register_buffer("rel_pos_index", official_rel_pos_index(window), persistent=False)
+
+    def rel_pos_bias(self) -> torch.Tensor:
+        """``(heads, 1 + M*M, 1 + M*M)`` additive bias, zero on the regional token's row and column."""
+        locals_ = self.rel_pos_index.shape[0]
+        bias = self.rel_pos[:, self.rel_pos_index.flatten()].reshape(self.num_heads, locals_, locals_)
+        return F.pad(bias, (1, 0, 1, 0))
+
+
+class Mlp(nn.Module):
+    """Token MLP: Linear, exact GELU, Linear."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """How a stage's local map tiles into M x M windows, one window per regional token.
+
+    The local map is zero-padded at the bottom and right up to ``rows*M x cols*M``. Window tokens
+    are laid out ``(N*rows*cols, 1 + M*M, C)``: regional token first, then the locals row-major.
+    """
+
+    rows: int
+    cols: int
+    window: int
+    height: int
+    width: int
+
+    @classmethod
+    def of(cls, regional: torch.Tensor, local: torch.Tensor, window: int) -> WindowGrid:
+        """The grid of NCHW ``regional`` and ``local`` maps; errors if the locals overflow it."""
+        grid = cls(regional.shape[-2], regional.shape[-1], window, local.shape[-2], local.shape[-1])
+        if grid.pad_bottom < 0 or grid.pad_right < 0:
+            raise ValueError(f"local map {grid.height}x{grid.width} does not fit in "
+                             f"{grid.rows}x{grid.cols} windows of {window}x{window}: "
+                             "the input size is not supported")
+        return grid
+
+    @property
+    def num_windows(self) -> int:
+        """Windows per frame (= regional tokens per frame)."""
+        return self.rows * self.cols
+
+    @property
+    def pad_bottom(self) -> int:
+        """Rows of zero padding below the local map."""
+        return self.rows * self.window - self.height
+
+    @property
+    def pad_right(self) -> int:
+        """Columns of zero padding right of the local map."""
+        return self.cols * self.window - self.width
+
+    def to_windows(self, regional: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """NCHW maps -> window tokens ``(N*rows*cols, 1 + M*M, C)``."""
+        n, c = local.shape[:2]
+        m = self.window
+        local = F.pad(local, (0, self.pad_right, 0, self.pad_bottom))
+        local = local.reshape(n, c, self.rows, m, self.cols, m).permute(0, 2, 4, 3, 5, 1)
+        local = local.reshape(n * self.num_windows, m * m, c)
+        regional = regional.permute(0, 2, 3, 1).reshape(n * self.num_windows, 1, c)
+        return torch.cat([regional, local], dim=1)
+
+    def to_maps(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window tokens -> NCHW ``(regional, local)`` maps, padding removed."""
+        n, c, m = tokens.shape[0] // self.num_windows, tokens.shape[-1], self.window
+        regional = tokens[:, 0].reshape(n, self.rows, self.cols, c).permute(0, 3, 1, 2)
+        local = tokens[:, 1:].reshape(n, self.rows, self.cols, m, m, c).permute(0, 5, 1, 3, 2, 4)
+        local = local.reshape(n, c, self.rows * m, self.cols * m)[:, :, :self.height, :self.width]
+        return regional.contiguous(), local.contiguous()
+
+    def attention_allowed(self, exact: bool, device: torch.device | None = None) -> torch.Tensor | None:
+        """``(windows, 1 + M*M, 1 + M*M)`` bool: may query i attend to key j (None: no padding).
+
+        ``exact``: every query sees exactly the real tokens of its window. Otherwise the official
+        mask: a pair is allowed when both tokens lie in real columns *and* both in real rows, except
+        in the bottom-right window where *or* is used, so real tokens there attend to most padded
+        tokens; a query with no allowed key attends uniformly to all tokens.
+        """
+        if not self.pad_bottom and not self.pad_right:
+            return None
+        m = self.window
+        coords = torch.arange(m, device=device)
+        regional = torch.ones(1, dtype=torch.bool, device=device)
+        real_col = torch.cat([regional, (coords < m - self.pad_right).repeat(m)])
+        real_row = torch.cat([regional, (coords < m - self.pad_bottom).repeat_interleave(m)])
+        window_row = torch.arange(self.rows, device=device).repeat_interleave(self.cols)
+        window_col = torch.arange(self.cols, device=device).repeat(self.rows)
+        last_row = (window_row == self.rows - 1)[:, None]
+        last_col = (window_col == self.cols - 1)[:, None]
+        col_ok = real_col | ~last_col                                   # (windows, tokens)
+        row_ok = real_row | ~last_row
+        if exact:
+            return (col_ok & row_ok)[:, None, :].expand(-1, m * m + 1, -1)
+        both_cols = col_ok[:, :, None] & col_ok[:, None, :]
+        both_rows = row_ok[:, :, None] & row_ok[:, None, :]
+        corner = (last_row & last_col)[:, :, None]
+        return torch.where(corner, both_cols | both_rows, both_cols & both_rows)
+
+
+def additive_padding_mask(allowed: torch.Tensor, frames: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(frames*windows, 1, N, N)`` additive mask from a per-window bool mask.
+
+    Disallowed logits get half the dtype's lowest value: low enough to vanish in the softmax and
+    to equalise every logit of a fully masked row (uniform attention, as in the official code),
+    with headroom so that adding a logit cannot overflow to -inf.
+    """
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    mask = mask.masked_fill(~allowed, torch.finfo(dtype).min / 2)
+    return mask.repeat(frames, 1, 1)[:, None]
+
+
+def attention_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype attention logits of ``x`` are computed in (the autocast dtype when it is on)."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return x.dtype
+
+
+def drop_path_grouped(x: torch.Tensor, rate: float, training: bool, groups: int) -> torch.Tensor:
+    """Stochastic depth with one draw per group of rows of dim 0 (one group per clip)."""
+    if rate == 0.0 or not training:
+        return x
+    return drop_path_per_clip(x.reshape(groups, -1), rate, training).reshape(x.shape)
+
+
+class R2LBlock(nn.Module):
+    """Regional-to-local block, with an optional temporal sub-block run first.
+
+    Tokens are window tokens ``(frames*windows, 1 + M*M, C)``. Steps: temporal attention over the
+    frames at every token position (video only); RSA among the regional tokens of each frame
+    (``norm0``); LSA within each window (``norm1``, same attention, relative position bias and
+    padding mask); MLP (``norm2``). Drop path is drawn per clip.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window: int, drop_path: float,
+                 num_frames: int | None) -> None:
+        super().__init__()
+        self.temporal = (TemporalBlock(dim, num_heads, num_frames, drop_path=drop_path)
+                         if num_frames else None)
+        self.norm0 = nn.LayerNorm(dim, eps=TOKEN_NORM_EPS)
+        self.norm1 = nn.LayerNorm(dim, eps=TOKEN_NORM_EPS)
+        self.attn = RelPosAttention(dim, num_heads, window)
+        self.norm2 = nn.LayerNorm(dim, eps=TOKEN_NORM_EPS)
+        self.mlp = Mlp(dim, int(dim * MLP_RATIO))
+        self.drop_path = drop_path
+
+    def forward(self, tokens: torch.Tensor, num_windows: int, padding_mask: torch.Tensor | None,
+                clips: int) -> torch.Tensor:
+        """``tokens``: ``(frames*windows, 1 + M*M, C)``; ``padding_mask``: additive or None."""
+        windows, length, channels = tokens.shape
+        if self.temporal is not None:
+            per_frame = tokens.reshape(-1, num_windows * length, channels)
+            tokens = self.temporal(per_frame).reshape(tokens.shape)
+
+        regional = tokens[:, 0].reshape(-1, num_windows, channels)
+        regional = regional + self._drop(self.attn(self.norm0(regional)), clips)
+        tokens = torch.cat([regional.reshape(windows, 1, channels), tokens[:, 1:]], dim=1)
+
+        bias = self.attn.rel_pos_bias()[None]
+        if padding_mask is not None:
+            bias = bias + padding_mask
+        tokens = tokens + self._drop(self.attn(self.norm1(tokens), bias), clips)
+        return tokens + self._drop(self.mlp(self.norm2(tokens)), clips)
+
+    def _drop(self, x: torch.Tensor, clips: int) -> torch.Tensor:
+        return drop_path_grouped(x, self.drop_path, self.training, clips)
+
+
+class RegionViTStage(nn.Module):
+    """One stage: shared downsampling (stages 1-3), R2L blocks over windows, optional PEG.
+
+    The PEG (depthwise 3x3 conv, residual, shared by both maps) runs after the first block, on the
+    maps with padding removed, as in the official detection variants.
+    """
+
+    def __init__(self, in_dim: int, dim: int, depth: int, num_heads: int, window: int,
+                 drop_paths: list[float], num_frames: int | None, downsample: bool, peg: bool,
+                 exact_padding_mask: bool, act_checkpoint: bool) -> None:
+        super().__init__()
+        self.window = window
+        self.exact_padding_mask = exact_padding_mask
+        self.act_checkpoint = act_checkpoint
+        self.downsample = Downsample(in_dim, dim) if downsample else nn.Identity()
+        self.blocks = nn.ModuleList(
+            R2LBlock(dim, num_heads, window, drop_paths[i], num_frames) for i in range(depth))
+        self.peg = (nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim, bias=False)
+                    if peg else None)
+
+    def forward(self, regional: torch.Tensor, local: torch.Tensor,
+                clips: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """NCHW ``(regional, local)`` maps of all frames -> the stage's output maps."""
+        regional, local = self.downsample(regional), self.downsample(local)
+        grid = WindowGrid.of(regional, local, self.window)
+        allowed = grid.attention_allowed(self.exact_padding_mask, local.device)
+        mask = (None if allowed is None
+                else additive_padding_mask(allowed, local.shape[0], attention_dtype(local)))
+        tokens = grid.to_windows(regional, local)
+        for index, block in enumerate(self.blocks):
+            if self.act_checkpoint and torch.is_grad_enabled():
+                tokens = checkpoint(block, tokens, grid.num_windows, mask, clips, use_reentrant=False)
+            else:
+                tokens = block(tokens, grid.num_windows, mask, clips)
+            if index == 0 and self.peg is not None:
+                regional, local = grid.to_maps(tokens)
+                tokens = grid.to_windows(regional + self.peg(regional), local + self.peg(local))
+        return grid.to_maps(tokens)
+
+
+def uses_temporal_layers(temporal: bool | None, num_frames: int) -> bool:
+    """Temporal layers exist for clips of more than one frame unless ``temporal`` is False."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return num_frames > 1 and temporal is not False
+
+
+def linear_drop_path_rates(last_rate: float, num_blocks: int) -> list[float]:
+    """Stochastic depth rates rising linearly from 0 at the first block to ``last_rate`` at the last."""
+    if num_blocks == 1:
+        return [0.0]
+    return [last_rate * i / (num_blocks - 1) for i in range(num_blocks)]
+
+
+class RegionViT(nn.Module):
+    """RegionViT for clips ``(B, 3, T, H, W)``: per-frame RegionViT with divided space-time attention.
+
+    ``num_frames == 1`` (or ``temporal=False``) gives the image model, whose parameters are exactly
+    those of the official image network; with ``temporal=False`` and T > 1 logits are the mean of
+    the per-frame logits. Features are averaged over time after the final norm, so the head stays
+    linear in the per-frame features.
+    """
+
+    family = "regionvit"
+
+    def __init__(self, config: RegionViTConfig, num_frames: int = 8, num_classes: int = 400) -> None:
+        super().__init__()
+        self.config = config
+        self.num_frames = num_frames
+        self.num_classes = num_classes
+        self.temporal = uses_temporal_layers(config.temporal, num_frames)
+        dims, depths = config.embed_dims, config.depths
+        self.num_features = dims[-1]
+
+        self.patch_embed = LocalTokenizer(dims[0], config.stem)
+        self.regional_embed = RegionalTokenizer(dims[0], LOCAL_STRIDE * config.window_size)
+        self.time_embed = TimeEmbedding(num_frames, dims[0]) if self.temporal else None
+        rates = linear_drop_path_rates(config.drop_path_rate, sum(depths))
+        self.layers = nn.ModuleList()
+        for stage, depth in enumerate(depths):
+            first = sum(depths[:stage])
+            self.layers.append(RegionViTStage(
+                in_dim=dims[max(stage - 1, 0)], dim=dims[stage], depth=depth,
+                num_heads=config.num_heads[stage], window=config.window_size,
+                drop_paths=rates[first:first + depth], num_frames=num_frames if self.temporal else None,
+                downsample=stage > 0, peg=config.peg, exact_padding_mask=config.exact_padding_mask,
+                act_checkpoint=config.act_checkpoint))
+        self.norm = nn.LayerNorm(dims[-1], eps=TOKEN_NORM_EPS)
+        self.head_drop = nn.Dropout(config.drop_rate)
+        self.head = self._new_head(num_classes)
+        self._init_weights()
+
+    def _new_head(self, num_classes: int) -> nn.Module:
+        if num_classes <= 0:
+            return nn.Identity()
+        head = nn.Linear(self.num_features, num_classes)
+        _init_linear(head)
+        return head
+
+    def _init_weights(self) -> None:
+        zero_init = {block.temporal.fc for block in self.r2l_blocks() if block.temporal is not None}
+        for module in self.modules():
+            if isinstance(module, nn.Linear) and module not in zero_init:
+                _init_linear(module)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def r2l_blocks(self) -> list[R2LBlock]:
+        """All R2L blocks in order."""
+        return [block for stage in self.layers for block in stage.blocks]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head by a freshly initialised one for ``num_classes`` (0: no head)."""
+        self.num_classes = num_classes
+        self.head = self._new_head(num_classes)
+
+    def no_weight_decay(self) -> set[str]:
+        """Relative position tables and the time embedding (norms and biases: the optimizer builder)."""
+        return {name for name, _ in self.named_parameters()
+                if name.endswith(".rel_pos") or name.startswith("time_embed.")}
+
+    def forward_features(self, clip: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` clip -> ``(B, T, C)`` per-frame features after the final norm."""
+        clips, frames = clip.shape[0], clip.shape[2]
+        images = fold_frames(clip)
+        local, regional = self.patch_embed(images), self.regional_embed(images)
+        if self.time_embed is not None:
+            local, regional = self._add_time_embedding(local), self._add_time_embedding(regional)
+        for stage in self.layers:
+            regional, local = stage(regional, local, clips)
+        features = self.norm(regional.flatten(2).transpose(1, 2)).mean(dim=1)
+        return features.reshape(clips, frames, -1)
+
+    def _add_time_embedding(self, x: torch.Tensor) -> torch.Tensor:
+        return self.time_embed(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` clip (or ``(B, 3, H, W)`` when num_frames == 1) -> ``(B, classes)``."""
+        if clip.dim() == 4 and self.num_frames == 1:
+            clip = clip[:, :, None]
+        if clip.dim() != 5:
+            raise ValueError(f"expected a clip (B, 3, T, H, W), got shape {tuple(clip.shape)}")
+        if self.temporal and clip.shape[2] != self.num_frames:
+            raise ValueError(f"this model has temporal layers for {self.num_frames} frames, got a clip "
+                             f"of {clip.shape[2]}; build it with num_frames={clip.shape[2]} (the time "
+                             "embedding can be resized when loading weights)")
+        features = self.forward_features(clip).mean(dim=1)
+        return self.head(self.head_drop(features))
+
+
+def _init_linear(module: nn.Linear) -> None:
+    nn.init.trunc_normal_(module.weight, std=0.02)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+_OFFICIAL_BLOCK_KEY = re.compile(r"^layers\.(\d+)\.block\.(\d+)\.(.+)$")
+
+
+def _official_to_model_key(key: str) -> str:
+    """This model's name for one official key.
+
+    ``cls_token`` -> ``regional_embed``; ``layers.i.block.0.proj`` and its ``proj_cls`` twin ->
+    ``layers.i.downsample.proj``; ``layers.i.block.j`` (R2L blocks) -> ``layers.i.blocks.(j-1)``.
+    """
+    if key.startswith("cls_token."):
+        return "regional_embed." + key[len("cls_token."):]
+    match = _OFFICIAL_BLOCK_KEY.match(key)
+    if not match:
+        return key
+    stage, index, rest = match.group(1), int(match.group(2)), match.group(3)
+    if index == 0:
+        return f"layers.{stage}.downsample." + re.sub(r"^proj_cls\.", "proj.", rest)
+    return f"layers.{stage}.blocks.{index - 1}.{rest}"
+
+
+def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor],
+                         model: RegionViT) -> dict[str, torch.Tensor]:
+    """Convert an official IBM RegionViT state dict (the value under ``'model'``) to ``model``'s keys.
+
+    Renames keys, keeps one copy of each stage's downsampling (the official ``proj_cls`` duplicate
+    must equal ``proj``), and reshapes LayerNorm2d parameters from (1, C, 1, 1) to (C,). A state
+    dict already in this project's layout is returned unchanged. A ``module.`` prefix is removed.
+    """
+    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    if not any(_OFFICIAL_BLOCK_KEY.match(key) or key.startswith("cls_token.") for key in state_dict):
+        return state_dict
+    converted: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        new_key = _official_to_model_key(key)
+        if new_key in converted:
+            if not torch.equal(converted[new_key], value):
+                raise ValueError(f"official checkpoint: {key} differs from its twin mapped to "
+                                 f"{new_key}; this model shares one downsampling between the "
+                                 "regional and local maps and cannot hold two different ones")
+            continue
+        converted[new_key] = value
+    for name, module in model.named_modules():
+        if isinstance(module, LayerNorm2d):
+            for param in ("weight", "bias"):
+                key = f"{name}.{param}"
+                if key in converted:
+                    converted[key] = converted[key].reshape(-1)
+    return converted
+
+
+_TI = RegionViTConfig(embed_dims=(64, 128, 256, 512), num_heads=(2, 4, 8, 16), depths=(2, 2, 8, 2),
+                      stem="3conv")
+_S = RegionViTConfig(embed_dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 8, 2),
+                     stem="3conv")
+_M = dataclasses.replace(_S, depths=(2, 2, 14, 2), stem="1conv")
+_B = RegionViTConfig(embed_dims=(128, 256, 512, 1024), num_heads=(4, 8, 16, 32),
+                     depths=(2, 2, 14, 2), stem="1conv")
+_TI_PLUS, _S_PLUS, _M_PLUS, _B_PLUS = (dataclasses.replace(base, window_size=14)
+                                      for base in (_TI, _S, _M, _B))
+
+
+def _create(base: RegionViTConfig, num_frames: int, num_classes: int,
+            overrides: dict[str, Any]) -> RegionViT:
+    return RegionViT(config_with_overrides(base, overrides), num_frames=num_frames,
+                     num_classes=num_classes)
+
+
+@register_model
+def regionvit_ti(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-Ti: 3conv stem, widths 64-512, depths 2-2-8-2, window 7."""
+    return _create(_TI, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_s(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-S: 3conv stem, widths 96-768, depths 2-2-8-2, window 7."""
+    return _create(_S, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_m(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-M: 1conv stem, widths 96-768, depths 2-2-14-2, window 7."""
+    return _create(_M, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_b(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-B: 1conv stem, widths 128-1024, depths 2-2-14-2, window 7."""
+    return _create(_B, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_ti_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-Ti+ (not released officially): Ti with window 14."""
+    return _create(_TI_PLUS, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_s_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-S+: S with window 14 in all four stages (official ``small_w14``)."""
+    return _create(_S_PLUS, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_m_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-M+ (not released officially): M with window 14."""
+    return _create(_M_PLUS, num_frames, num_classes, overrides)
+
+
+@register_model
+def regionvit_b_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
+    """RegionViT-B+: B with window 14 in all four stages (official ``base_w14``)."""
+    return _create(_B_PLUS, num_frames, num_classes, overrides)

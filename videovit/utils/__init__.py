@@ -1,0 +1,1 @@
+"""Utilities shared by the tools and the engine (FLOP and parameter counting, ...)."""
