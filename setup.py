@@ -23,7 +23,6 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5"],
-        "torchcodec": ["torchcodec>=0.8"],
     },
     entry_points={
         "console_scripts": [

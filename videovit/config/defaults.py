@@ -79,7 +79,7 @@ _C.DATA.FLIP_CLASS_SWAP = ""
 _C.DATA.RAND_AUGMENT = ""
 # Training: probability of random erasing, one box shared by all frames (0 = off).
 _C.DATA.RANDOM_ERASE_PROB = 0.0
-# Video decoder: "pyav", "decord", "torchcodec", or "auto" (the fastest exact backend for each file).
+# Video decoder: "pyav", "decord" (refuses formats it reads inexactly) or "auto" (the fastest exact one).
 _C.DATA.DECODING_BACKEND = "auto"
 # Training: attempts to replace a video that fails to decode with another sample before giving up.
 _C.DATA.MAX_DECODE_RETRIES = 10

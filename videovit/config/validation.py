@@ -8,7 +8,7 @@ from yacs.config import CfgNode
 from videovit.config.loading import ConfigError
 
 CHECKPOINT_TYPES = ("auto", "regionvit_official", "volo_official", "volo_train", "timm", "videovit")
-DECODING_BACKENDS = ("auto", "pyav", "decord", "torchcodec")
+DECODING_BACKENDS = ("auto", "pyav", "decord")
 
 
 def validate_config(cfg: CfgNode) -> None:

@@ -1,0 +1,104 @@
+"""The video scanner (check_videos) on planted broken files, and a smoke run of the data benchmark."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from videos import make_indexed_video, make_random_bytes_file, make_truncated_copy, make_zero_byte_file
+
+from videovit.data.benchmark import benchmark_list, format_table
+from videovit.data.check import ScanSettings, check_list, check_video, write_problems
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, Path]:
+    """A video root with two good videos, a short one and four broken files, and a list of them all."""
+    root = tmp_path_factory.mktemp("planted")
+    make_indexed_video(root / "good.mp4", 24, size=(64, 48))
+    make_indexed_video(root / "good.webm", 24, codec="vp9", size=(64, 48))
+    make_indexed_video(root / "short.mp4", 5, size=(64, 48))
+    make_random_bytes_file(root / "corrupt.mp4", 20_000)
+    make_truncated_copy(root / "good.mp4", root / "truncated.mp4", 0.6)
+    make_zero_byte_file(root / "empty.avi")
+    names = ["good.mp4", "corrupt.mp4", "good.webm", "short.mp4", "truncated.mp4", "empty.avi", "missing.mp4"]
+    list_file = root / "lists" / "train.csv"
+    list_file.parent.mkdir()
+    list_file.write_text("".join(f"{name} {i % 2}\n" for i, name in enumerate(names)))
+    (root / "lists" / "classes.txt").write_text("x\ny\n")
+    return root, list_file
+
+
+EXPECTED = {
+    "corrupt.mp4": "FFmpeg cannot open it",
+    "short.mp4": "short: 5 decodable frames, fewer than 8",
+    "truncated.mp4": "FFmpeg cannot open it",
+    "empty.avi": "file is empty",
+    "missing.mp4": "file not found",
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_check_list_finds_every_planted_problem(planted, workers):
+    root, list_file = planted
+    report = check_list(list_file, root, settings=ScanSettings(min_frames=8, backend="pyav"), workers=workers)
+    assert report.checked == 7
+    found = {Path(path).name: reason for path, reason in report.problems}
+    assert sorted(found) == sorted(EXPECTED)
+    for name, reason in EXPECTED.items():
+        assert found[name].startswith(reason), (name, found[name])
+    summary = report.summary(root / "problems.txt")
+    assert "checked 7 videos" in summary and "2 ok, 4 undecodable, 1 too short" in summary
+    assert "details in" in summary
+
+
+def test_check_video_accepts_good_files_with_every_backend(planted):
+    root, _ = planted
+    for backend in ("pyav", "decord", "auto"):
+        assert check_video(str(root / "good.mp4"), ScanSettings(8, backend, 60.0)) is None
+
+
+def test_check_video_times_out(planted):
+    root, _ = planted
+    reason = check_video(str(root / "good.webm"), ScanSettings(8, "pyav", timeout=1e-4))
+    assert reason is not None and reason.startswith("DecodeTimeout")
+
+
+def test_problems_file_lists_path_and_reason(tmp_path):
+    write_problems(tmp_path / "out" / "problems.txt", [("a b.mp4", "file is empty"), ("c.mp4", "short: 3")])
+    assert (tmp_path / "out" / "problems.txt").read_text() == "a b.mp4\tfile is empty\nc.mp4\tshort: 3\n"
+
+
+def test_check_videos_cli_writes_the_report(planted, tmp_path, monkeypatch, capsys):
+    root, list_file = planted
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import check_videos
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "problems.txt"
+    monkeypatch.setattr(sys, "argv", ["check_videos.py", "--list", str(list_file), "--prefix", str(root),
+                                      "--out", str(out), "--workers", "2", "--backend", "pyav"])
+    check_videos.main()
+    printed = capsys.readouterr().out
+    assert "2 ok, 4 undecodable, 1 too short" in printed
+    assert sorted(Path(line.split("\t")[0]).name for line in out.read_text().splitlines()) == sorted(EXPECTED)
+
+
+def test_benchmark_runs_on_a_tiny_list_and_prints_its_table(planted, tmp_path, capsys):
+    root, _ = planted
+    list_file = tmp_path / "val.csv"
+    list_file.write_text("good.mp4 0\ngood.webm 1\n")
+    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4,
+                          backends=("pyav", "decord"), pytorchvideo_decoders=("pyav", "decord"))
+    print(format_table(rows))
+    table = capsys.readouterr().out
+    assert [(row.method, row.backend) for row in rows] == [
+        ("read_frames", "pyav"), ("read_frames", "decord"), ("VideoDataset", "pyav"), ("VideoDataset", "decord"),
+        ("pytorchvideo", "pyav"), ("pytorchvideo", "decord")]
+    assert all(row.clips == 2 for row in rows)
+    assert rows[0].identical == "yes" and rows[4].identical == "yes"
+    assert table.splitlines()[0].split()[:3] == ["method", "backend", "clips"]
+    assert len(table.splitlines()) == 2 + len(rows)

@@ -1,0 +1,225 @@
+"""Frame-exact decoding: every backend returns exactly the frames asked for, or refuses the file.
+
+All videos are encoded here with frames that carry their own index (``videos.py``), so a test can
+read back which frame a backend really returned.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from videos import (
+    FORMATS,
+    decoded_indices,
+    make_edit_list_copy,
+    make_indexed_video,
+    make_random_bytes_file,
+    make_truncated_copy,
+    make_zero_byte_file,
+)
+
+from videovit.data import DecodeError, VideoInfo, probe_video, read_frames, set_default_backend
+from videovit.data.decoding import BACKENDS, get_default_backend
+from videovit.data.decoding import pyav_backend
+from videovit.data.decoding.index import index_video
+
+NUM_FRAMES, FPS, SIZE = 60, 25, (128, 96)
+BACKEND_NAMES = sorted(BACKENDS)
+
+# Videos keyed by name: (codec, container extension, extra make_indexed_video arguments).
+SPECIAL = {
+    "h264_open_gop.mp4": ("h264", "mp4", {"encoder_options": {"x264-params": "open-gop=1"}}),
+    "h264_faststart.mp4": ("h264", "mp4", {"muxer_options": {"movflags": "faststart"}}),
+    "h264_gop24.mp4": ("h264", "mp4", {"gop": 24, "bframes": 3}),
+}
+EDIT_LIST_FIRST_FRAME = 15
+# Where decord is exact (measured by these tests); it must refuse every other video.
+DECORD_EXACT = {"h264.mp4", "h264.mkv", "vp9.webm", "h264_faststart.mp4", "h264_gop24.mp4"}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every test video, by name: one per (codec, container), special H.264 cases, an edit-list cut."""
+    root = tmp_path_factory.mktemp("indexed_videos")
+    made = {}
+    for codec, extension in FORMATS:
+        name = f"{codec}.{extension}"
+        made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS)
+    for name, (codec, extension, options) in SPECIAL.items():
+        made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS, **options)
+    made["h264_edit_list.mp4"] = make_edit_list_copy(made["h264.mp4"], root / "edit.mp4",
+                                                     EDIT_LIST_FIRST_FRAME)
+    return made
+
+
+def _first_code(name: str) -> int:
+    """Index code shown by frame 0 of a test video."""
+    return EDIT_LIST_FIRST_FRAME if name == "h264_edit_list.mp4" else 0
+
+
+def _index_sets(num_frames: int, seed: int) -> list[list[int]]:
+    """Sorted, unsorted, repeated, first/last, dense-run and far-jump index sets."""
+    rng = np.random.default_rng(seed)
+    last = num_frames - 1
+    return [
+        sorted(rng.choice(num_frames, 8, replace=False).tolist()),
+        rng.choice(num_frames, 8, replace=False).tolist(),
+        [0, 0, 5, 3, 3, last, 5],
+        [0, last],
+        [last],
+        list(range(20, 36)),
+        [last, 1, last - 1, 2, num_frames // 2],
+        rng.integers(0, num_frames, 12).tolist(),
+    ]
+
+
+ALL_VIDEOS = [f"{codec}.{extension}" for codec, extension in FORMATS] + list(SPECIAL) + ["h264_edit_list.mp4"]
+
+
+@pytest.mark.parametrize("name", ALL_VIDEOS)
+def test_probe_counts_frames_and_reads_rate(videos: dict[str, Path], name: str) -> None:
+    info = probe_video(videos[name])
+    assert isinstance(info, VideoInfo)
+    expected_frames = NUM_FRAMES - _first_code(name)
+    assert (info.num_frames, info.fps, info.width, info.height) == (expected_frames, FPS, *SIZE)
+    assert info.codec == name.split(".")[0].split("_")[0]
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("name", ALL_VIDEOS)
+def test_frames_are_exact_or_refused(videos: dict[str, Path], name: str, backend: str) -> None:
+    num_frames = NUM_FRAMES - _first_code(name)
+    refused = backend == "decord" and name not in DECORD_EXACT
+    for seed, indices in enumerate(_index_sets(num_frames, seed=len(name))):
+        if refused:
+            with pytest.raises(DecodeError, match="decord|edit list|restart"):
+                read_frames(videos[name], indices, backend=backend)
+            continue
+        frames = read_frames(videos[name], indices, backend=backend)
+        assert frames.shape == (len(indices), SIZE[1], SIZE[0], 3) and frames.dtype == np.uint8
+        assert decoded_indices(frames) == [i + _first_code(name) for i in indices], (seed, indices)
+
+
+@pytest.mark.parametrize("name", ["h264_open_gop.mp4", "hevc.mp4", "mpeg4.avi", "mpeg2video.mpg"])
+def test_decord_alone_returns_wrong_frames_where_refused(videos: dict[str, Path], name: str) -> None:
+    """Why decord is refused there: read directly, it silently returns other frames than asked."""
+    from decord import VideoReader, cpu  # after videos.py bound PyAV's libvpx (see there)
+
+    reader = VideoReader(str(videos[name]), ctx=cpu(0), num_threads=1)
+    index_sets = [[25, 5], [0, 59, 30], [40, 41, 42], [50, 3]]
+    wrong = [s for s in index_sets if decoded_indices(reader.get_batch(s).asnumpy()) != s]
+    assert wrong, "decord was exact here: the refusal in decord_backend may be relaxed"
+
+
+@pytest.mark.parametrize(("name", "gop"), [("h264_gop24.mp4", 24), ("h264.mkv", 12), ("vp9.webm", 12)])
+def test_pyav_seek_path_is_used_and_exact(videos: dict[str, Path], name: str, gop: int) -> None:
+    """Far indices are read after seeks to IDR / key frames, exactly and without falling back."""
+    path = videos[name]
+    index = index_video(path)
+    assert index.restart_frames == tuple(range(0, NUM_FRAMES, gop)) and index.all_keyframes_restart
+    for indices in ([30, 50, 59], [2, 27, 49], [59, 0, 26]):
+        wanted = sorted(set(indices))
+        runs = pyav_backend._plan_runs(wanted, index)
+        assert any(run.seek_to is not None for run in runs)
+        frames = pyav_backend._decode_with_seeks(path, runs, index)  # raises rather than fall back
+        assert decoded_indices(np.stack([frames[i] for i in wanted])) == wanted
+
+
+def test_backends_return_identical_pixels(videos: dict[str, Path]) -> None:
+    indices = [0, 17, 33, 59]
+    for name in sorted(DECORD_EXACT):
+        pyav = read_frames(videos[name], indices, backend="pyav")
+        np.testing.assert_array_equal(pyav, read_frames(videos[name], indices, backend="decord"))
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_indices_past_the_end_raise(videos: dict[str, Path], backend: str) -> None:
+    for name in ["h264.mp4", "vp9.webm", "h264_gop24.mp4", "mpeg4.avi", "h264_edit_list.mp4"]:
+        if backend == "decord" and name not in DECORD_EXACT:
+            continue  # refused whatever the indices (test_frames_are_exact_or_refused)
+        num_frames = probe_video(videos[name]).num_frames
+        with pytest.raises(DecodeError, match=str(num_frames)):
+            read_frames(videos[name], [0, num_frames], backend=backend)
+
+
+@pytest.mark.parametrize("indices", [[], [-1], [1.0], [True]])
+def test_invalid_indices_are_rejected(videos: dict[str, Path], indices: list) -> None:
+    with pytest.raises(ValueError):
+        read_frames(videos["h264.mp4"], indices)
+
+
+@pytest.fixture(scope="module")
+def broken(videos: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files no backend can open: missing, empty, random bytes, an MP4 cut before its index."""
+    root = tmp_path_factory.mktemp("broken")
+    return {
+        "missing": root / "missing.mp4",
+        "zero_bytes": make_zero_byte_file(root / "zero.mp4"),
+        "random_mp4": make_random_bytes_file(root / "random.mp4"),
+        "random_webm": make_random_bytes_file(root / "random.webm", seed=1),
+        "truncated_mp4": make_truncated_copy(videos["h264.mp4"], root / "cut.mp4", 0.6),
+    }
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
+@pytest.mark.parametrize("kind", ["missing", "zero_bytes", "random_mp4", "random_webm", "truncated_mp4"])
+def test_broken_files_raise_decode_error_naming_the_path(
+    broken: dict[str, Path], kind: str, backend: str
+) -> None:
+    path = broken[kind]
+    with pytest.raises(DecodeError, match=path.name):
+        probe_video(path, backend=backend)
+    with pytest.raises(DecodeError, match=path.name):
+        read_frames(path, [0, 1], backend=backend)
+
+
+@pytest.mark.parametrize(
+    "name", ["h264_faststart.mp4", "vp9.webm", "h264.mkv", "mpeg4.avi", "mpeg2video.mpg"]
+)
+@pytest.mark.parametrize("keep", [0.35, 0.7])
+def test_truncated_files_give_their_valid_prefix_only(
+    videos: dict[str, Path], tmp_path: Path, name: str, keep: float
+) -> None:
+    """A cut-off file keeps a shorter count; frames past it raise, frames before it are exact."""
+    path = make_truncated_copy(videos[name], tmp_path / f"cut_{name}", keep)
+    num_frames = probe_video(path).num_frames
+    assert 0 < num_frames < NUM_FRAMES
+    prefix = list(range(num_frames // 2))
+    for backend in BACKEND_NAMES:
+        with pytest.raises(DecodeError, match=path.name):
+            read_frames(path, [num_frames], backend=backend)
+        try:
+            whole = read_frames(path, list(range(num_frames)), backend=backend)
+        except DecodeError as error:  # a refusal, or a frame the decoder flags as damaged
+            assert path.name in str(error)
+        else:
+            decoded_indices(whole)  # raises on a garbage frame
+        try:
+            frames = read_frames(path, prefix, backend=backend)
+        except DecodeError:
+            assert backend == "decord"  # refusing is allowed, wrong frames are not
+            continue
+        assert decoded_indices(frames) == prefix
+
+
+def test_default_backend_is_settable(videos: dict[str, Path]) -> None:
+    assert get_default_backend() == "auto"
+    try:
+        set_default_backend("decord")
+        with pytest.raises(DecodeError, match="decord"):
+            read_frames(videos["mpeg4.avi"], [0])  # the default now refuses what decord cannot read
+        with pytest.raises(ValueError, match="torchcodec"):
+            set_default_backend("torchcodec")
+    finally:
+        set_default_backend("auto")
+    assert decoded_indices(read_frames(videos["mpeg4.avi"], [3])) == [3]
+
+
+def test_decode_error_pickles_with_its_path_and_reason(broken: dict[str, Path]) -> None:
+    """Worker processes send errors to their parent by pickling them."""
+    with pytest.raises(DecodeError) as caught:
+        read_frames(broken["random_mp4"], [0])
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), str(copy), copy.path) == (DecodeError, str(caught.value), str(broken["random_mp4"]))

@@ -1,0 +1,10 @@
+"""Write the synthetic Kinetics-format dataset: `python tools/make_synthetic_data.py --root data/synthetic`.
+
+See videovit/data/synthetic.py for the classes, the layout and the options (`--help`).
+"""
+from __future__ import annotations
+
+from videovit.data.synthetic import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""The project's list files (DATA.md section 2) and the builders that make them.
+
+A list file has one video per line: ``<path><sep><integer label>``. The label is read after the
+**last** separator, so a path may contain the separator; PySlowFast splits on every separator, so
+for lists shared with it pick a separator that no path contains (e.g. ``,`` or a tab when paths
+hold spaces, as per-class Kinetics folders like ``playing guitar/`` do). Paths are relative to
+DATA.PATH_PREFIX. ``classes.txt`` holds the class names, line i = class i.
+
+Builders turn the official annotations (Kinetics-400 CSVs, Something-Something V2 JSONs) or an
+existing PySlowFast-style list into ``<out>/{train,val,test}.csv`` + ``classes.txt``, keep only
+the videos found on disk, and write the missing ones to ``missing.txt`` and a summary to
+``report.txt``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "val", "test")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".ogg", ".m4v")
+_K400_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One line of a list file: a video path (relative to the prefix) and its class index."""
+
+    path: str
+    label: int
+
+
+@dataclass
+class SplitReport:
+    """What a builder found for one split: listed videos, videos kept, missing names."""
+
+    listed: int
+    kept: int
+    missing: list[str]
+    source: str
+
+
+@dataclass
+class BuildReport:
+    """Everything a builder did; ``summary()`` is the text printed and saved as report.txt."""
+
+    dataset: str
+    out_dir: Path
+    video_root: Path
+    num_classes: int
+    splits: dict[str, SplitReport] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Human-readable report: per-split counts, where the lists came from, and notes."""
+        lines = [f"dataset {self.dataset}: {self.num_classes} classes; lists written to {self.out_dir}",
+                 f"list paths are relative to {self.video_root.resolve()}: set DATA.PATH_PREFIX to it"]
+        for split, rep in self.splits.items():
+            lines.append(f"  {split:5s}: {rep.kept} of {rep.listed} listed videos found, "
+                         f"{len(rep.missing)} missing (from {rep.source})")
+        lines.extend(f"note: {note}" for note in self.notes)
+        if any(rep.missing for rep in self.splits.values()):
+            lines.append(f"missing videos are listed in {self.out_dir / 'missing.txt'}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- list and class files
+
+def read_list(path: str | Path, separator: str = " ", num_classes: int | None = None) -> list[ListEntry]:
+    """Read and validate a list file; labels must lie in ``[0, num_classes)`` when it is given.
+
+    Blank lines are skipped. Any malformed line, bad label or an empty list raises ValueError
+    naming the file and line.
+    """
+    path = Path(path)
+    if not separator:
+        raise ValueError("the path/label separator is empty; set DATA.PATH_LABEL_SEPARATOR (e.g. ' ')")
+    entries = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        video, sep, label_text = line.rpartition(separator)
+        where = f"{path}:{number}"
+        if not sep or not video.strip():
+            raise ValueError(f"{where}: expected '<path>{separator}<label>', got {line!r}; "
+                             f"check DATA.PATH_LABEL_SEPARATOR ({separator!r})")
+        try:
+            label = int(label_text)
+        except ValueError:
+            raise ValueError(f"{where}: label {label_text!r} is not an integer; each line must be "
+                             f"'<path>{separator}<integer label>'") from None
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            bound = f"[0, {num_classes})" if num_classes is not None else "non-negative"
+            raise ValueError(f"{where}: label {label} is out of range {bound}; fix the label or "
+                             f"the classes file")
+        entries.append(ListEntry(video, label))
+    if not entries:
+        raise ValueError(f"{path}: the list is empty; rebuild it with tools/build_data_lists.py")
+    return entries
+
+
+def write_list(path: str | Path, entries: list[ListEntry], separator: str = " ") -> None:
+    """Write ``entries`` as a list file (one ``<path><sep><label>`` line each)."""
+    lines = []
+    for entry in entries:
+        if "\n" in entry.path or "\r" in entry.path:
+            raise ValueError(f"video path {entry.path!r} contains a line break and cannot be listed")
+        lines.append(f"{entry.path}{separator}{entry.label}\n")
+    _write_text(Path(path), "".join(lines))
+
+
+def read_classes(path: str | Path) -> list[str]:
+    """Read ``classes.txt`` (line i = name of class i); blank lines and duplicates are errors."""
+    path = Path(path)
+    names = _read_text(path).splitlines()
+    if not names:
+        raise ValueError(f"{path}: the classes file is empty; it needs one class name per line")
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if not name.strip():
+            raise ValueError(f"{path}:{number}: blank class name; remove the line or name the class")
+        if name in seen:
+            raise ValueError(f"{path}:{number}: class {name!r} repeats line {seen[name]}; "
+                             f"class names must be unique")
+        seen[name] = number
+    return names
+
+
+def write_classes(path: str | Path, names: list[str]) -> None:
+    """Write ``classes.txt``: one class name per line, in class-index order."""
+    _write_text(Path(path), "".join(f"{name}\n" for name in names))
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of ``path``, with errors that name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; build the lists with tools/build_data_lists.py "
+                                f"or fix DATA.PATH_TO_DATA_DIR")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- finding videos
+
+def index_videos(video_root: str | Path) -> dict[str, str]:
+    """Map every video file's stem under ``video_root`` (recursively) to its relative path.
+
+    Several files with one stem (e.g. .mp4 and .webm): the first in sorted path order wins.
+    """
+    root = Path(video_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"video root {root} is not a directory; pass the folder holding the videos")
+    found: dict[str, str] = {}
+    for folder, subdirs, files in os.walk(root):
+        subdirs.sort()
+        for name in sorted(files):
+            stem, ext = os.path.splitext(name)
+            if ext.lower() in VIDEO_EXTENSIONS:
+                found.setdefault(stem, os.path.relpath(os.path.join(folder, name), root))
+    return found
+
+
+def _keep_found(expected: list[tuple[str, int]], videos: dict[str, str],
+                source: str) -> tuple[list[ListEntry], SplitReport]:
+    """Entries whose expected stem exists in ``videos``; the rest go to the report as missing."""
+    entries, missing = [], []
+    for stem, label in expected:
+        if stem in videos:
+            entries.append(ListEntry(videos[stem], label))
+        else:
+            missing.append(stem)
+    return entries, SplitReport(listed=len(expected), kept=len(entries), missing=missing, source=source)
+
+
+def _write_outputs(report: BuildReport, lists: dict[str, list[ListEntry]], class_names: list[str],
+                   separator: str) -> BuildReport:
+    """Write the split lists, classes.txt, missing.txt and report.txt; refuse empty splits."""
+    for split, entries in lists.items():
+        if not entries:
+            raise ValueError(f"no video of the {split} split was found under {report.video_root}; "
+                             f"check the video root and the file naming")
+    out = report.out_dir
+    for split, entries in lists.items():
+        write_list(out / f"{split}.csv", entries, separator)
+    write_classes(out / "classes.txt", class_names)
+    missing_lines = [f"{split}\t{stem}\n" for split, rep in report.splits.items() for stem in rep.missing]
+    _write_text(out / "missing.txt", "".join(missing_lines))
+    _write_text(out / "report.txt", report.summary() + "\n")
+    return report
+
+
+# ---------------------------------------------------------------------------- Kinetics-400
+
+def k400_clip_stem(youtube_id: str, time_start: int, time_end: int) -> str:
+    """The conventional clip name ``{youtube_id}_{start:06d}_{end:06d}`` (without extension)."""
+    return f"{youtube_id}_{time_start:06d}_{time_end:06d}"
+
+
+def read_k400_csv(path: str | Path, class_index: dict[str, int]) -> list[tuple[str, int]]:
+    """``(clip stem, label)`` rows of a labelled official K400 CSV.
+
+    Unknown class names, missing columns and non-integer times raise ValueError with the file
+    and line.
+    """
+    path = Path(path)
+    rows = []
+    with open(_existing(path), newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        absent = [col for col in _K400_COLUMNS if col not in (reader.fieldnames or [])]
+        if absent:
+            raise ValueError(f"{path}:1: header lacks column(s) {absent}; expected the official "
+                             f"'label,youtube_id,time_start,time_end,split' header")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            stem = k400_clip_stem(row["youtube_id"], _whole_seconds(row["time_start"], where),
+                                  _whole_seconds(row["time_end"], where))
+            name = row["label"]
+            if name not in class_index:
+                raise ValueError(f"{where}: class {name!r} is not among the {len(class_index)} classes "
+                                 f"of the training CSV; fix the label or use a CSV of the same release")
+            rows.append((stem, class_index[name]))
+    return rows
+
+
+def k400_class_names(train_csv: str | Path) -> list[str]:
+    """Class names of K400 in index order: the sorted distinct labels of the training CSV."""
+    path = Path(train_csv)
+    with open(_existing(path), newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if "label" not in (reader.fieldnames or []):
+            raise ValueError(f"{path}:1: no 'label' column; pass the official train.csv")
+        names = sorted({row["label"] for row in reader})
+    if not names:
+        raise ValueError(f"{path}: no rows; pass the official train.csv")
+    return names
+
+
+def build_k400_lists(annotation_dir: str | Path, video_root: str | Path, out_dir: str | Path,
+                     separator: str = " ", labelled_test_csv: str | Path | None = None) -> BuildReport:
+    """Build K400 lists from ``train.csv`` and ``validate.csv`` in ``annotation_dir``.
+
+    The official test.csv carries no labels and papers report on the validation split, so
+    ``test.csv`` is written from the validation split unless ``labelled_test_csv`` is given.
+    """
+    annotations = Path(annotation_dir)
+    train_csv, val_csv = annotations / "train.csv", annotations / "validate.csv"
+    class_names = k400_class_names(train_csv)
+    class_index = {name: i for i, name in enumerate(class_names)}
+    test_csv = Path(labelled_test_csv) if labelled_test_csv else val_csv
+    sources = {"train": train_csv, "val": val_csv, "test": test_csv}
+    report = BuildReport("k400", Path(out_dir), Path(video_root), len(class_names))
+    if labelled_test_csv is None:
+        report.notes.append("test.csv is the validation split (the official test.csv has no labels; "
+                            "papers report on validation); pass a labelled test CSV to change this")
+    videos = index_videos(video_root)
+    lists = {}
+    for split, source in sources.items():
+        lists[split], report.splits[split] = _keep_found(read_k400_csv(source, class_index), videos,
+                                                         str(source))
+    return _write_outputs(report, lists, class_names, separator)
+
+
+def _whole_seconds(text: str, where: str) -> int:
+    """A CSV time field as whole seconds (``12`` or ``12.0``)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: time {text!r} is not a number") from None
+    if not value.is_integer() or value < 0:
+        raise ValueError(f"{where}: time {text!r} is not a whole non-negative number of seconds, "
+                         f"so no clip name '<id>_<start:06d>_<end:06d>' matches it")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------- Something-Something V2
+
+def ssv2_class_names(labels_json: str | Path) -> tuple[list[str], dict[str, int]]:
+    """Class names in official numeric-id order, and the template -> id map."""
+    path = Path(labels_json)
+    table = _load_json(path)
+    if not isinstance(table, dict) or not table:
+        raise ValueError(f"{path}: expected a non-empty JSON object mapping template to class id")
+    try:
+        index = {template: int(class_id) for template, class_id in table.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: class ids must be integer strings like \"0\"..\"173\"") from None
+    if sorted(index.values()) != list(range(len(index))):
+        raise ValueError(f"{path}: class ids are not exactly 0..{len(index) - 1}; is the file complete?")
+    names = sorted(index, key=index.__getitem__)
+    return names, index
+
+
+def read_ssv2_json(path: str | Path, class_index: dict[str, int]) -> list[tuple[str, int]]:
+    """``(video id, label)`` pairs of an official SSV2 train/validation JSON.
+
+    Class id = ``class_index[template without '[' and ']']``; an unknown template raises
+    ValueError naming the file and entry.
+    """
+    path = Path(path)
+    records = _load_json(path)
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of {{id, label, template, placeholders}} objects")
+    rows = []
+    for number, record in enumerate(records, start=1):
+        where = f"{path}: entry {number}"
+        if not isinstance(record, dict) or "id" not in record or "template" not in record:
+            raise ValueError(f"{where}: needs 'id' and 'template' fields (the test JSON has no labels; "
+                             f"use the validation JSON)")
+        template = record["template"].replace("[", "").replace("]", "")
+        if template not in class_index:
+            raise ValueError(f"{where} (id {record['id']}): template {template!r} is not in the labels "
+                             f"JSON; use the labels file of the same release")
+        rows.append((str(record["id"]), class_index[template]))
+    return rows
+
+
+def build_ssv2_lists(annotation_dir: str | Path, video_root: str | Path, out_dir: str | Path,
+                     separator: str = " ") -> BuildReport:
+    """Build SSV2 lists from the official JSONs in ``annotation_dir``; videos are ``{id}.webm``.
+
+    The official test JSON has no labels, so ``test.csv`` is the validation split.
+    """
+    annotations = Path(annotation_dir)
+    class_names, class_index = ssv2_class_names(annotations / "something-something-v2-labels.json")
+    sources = {"train": annotations / "something-something-v2-train.json",
+               "val": annotations / "something-something-v2-validation.json"}
+    sources["test"] = sources["val"]
+    report = BuildReport("ssv2", Path(out_dir), Path(video_root), len(class_names))
+    report.notes.append("test.csv is the validation split (the official test JSON has no labels)")
+    videos = index_videos(video_root)
+    lists = {}
+    for split, source in sources.items():
+        lists[split], report.splits[split] = _keep_found(read_ssv2_json(source, class_index), videos,
+                                                         str(source))
+    return _write_outputs(report, lists, class_names, separator)
+
+
+def _load_json(path: Path) -> object:
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; pass the folder with the official annotation files")
+    return path
+
+
+# ---------------------------------------------------------------------------- existing PySlowFast lists
+
+def import_lists(list_dir: str | Path, classes_file: str | Path, video_root: str | Path,
+                 out_dir: str | Path, dataset: str, separator: str = " ") -> BuildReport:
+    """Validate existing PySlowFast-style ``{train,val,test}.csv`` lists and copy them to ``out_dir``.
+
+    Paths are relative to ``video_root``; listed videos that do not exist are dropped and reported.
+    A missing ``test.csv`` is taken from ``val.csv``.
+    """
+    source_dir = Path(list_dir)
+    class_names = read_classes(classes_file)
+    root = Path(video_root)
+    report = BuildReport(dataset, Path(out_dir), root, len(class_names))
+    lists = {}
+    for split in SPLITS:
+        source = source_dir / f"{split}.csv"
+        if split == "test" and not source.is_file():
+            source = source_dir / "val.csv"
+            report.notes.append(f"no test.csv in {source_dir}: test.csv is the validation list")
+        entries = read_list(source, separator, num_classes=len(class_names))
+        found = [entry for entry in entries if (root / entry.path).is_file()]
+        missing = [entry.path for entry in entries if not (root / entry.path).is_file()]
+        lists[split] = found
+        report.splits[split] = SplitReport(len(entries), len(found), missing, str(source))
+    return _write_outputs(report, lists, class_names, separator)
+
+
+__all__ = [
+    "BuildReport", "ListEntry", "SPLITS", "SplitReport", "build_k400_lists", "build_ssv2_lists",
+    "import_lists", "index_videos", "k400_class_names", "k400_clip_stem", "read_classes", "read_k400_csv",
+    "read_list", "read_ssv2_json", "ssv2_class_names", "write_classes", "write_list",
+]

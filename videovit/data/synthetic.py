@@ -1,0 +1,394 @@
+"""The embedded default dataset: synthetic clips in the exact on-disk layout of Kinetics-400.
+
+Eight classes in four pairs that only temporal order tells apart: "moving left to right" / "moving
+right to left", "moving top to bottom" / "moving bottom to top", "growing" / "shrinking",
+"rotating clockwise" / "rotating counter-clockwise". Each clip renders a random irregular polygon
+(colour, size, speed, start point) over a random textured background, with a static distractor
+shape and per-frame noise. Both classes of a pair draw their parameters from the same distribution
+and render the same forward motion; the second class plays it backwards. A time-reversed clip of
+one class is therefore a valid clip of the other, the *set* of frames has the same distribution in
+both, and a per-frame image model cannot beat chance within a pair. x264 runs with equal quality for
+I, P and B frames and without its macroblock tree, so that compression does not mark which end of
+the clip came first.
+
+Layout written under ``root`` (that of the official crawler, so the same list builder and loader
+run on it)::
+
+    annotations/train.csv        label,youtube_id,time_start,time_end,split   (split "train")
+    annotations/validate.csv     same columns                                 (split "val")
+    annotations/test.csv         youtube_id,time_start,time_end,split         (no label, as official)
+    annotations/test_labels.csv  validate.csv's columns for the test clips: the ground truth the
+                                 official test.csv withholds, for the demo's evaluation
+    videos/train/<label>/<youtube_id>_<time_start:06d>_<time_end:06d>.mp4
+    videos/val/<label>/...
+    videos/test/<youtube_id>_<time_start:06d>_<time_end:06d>.mp4   (flat: test labels are unknown)
+
+Labels keep their spaces in folder names and CSVs (quoted there, as in the official files); the
+annotations are written last, so their presence marks a complete dataset. Clips are H.264 (yuv420p,
+B-frames) MP4, ``time_end - time_start`` is the clip duration rounded up to whole seconds, and every
+byte is a deterministic function of the arguments (whatever the number of workers).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+CLASS_PAIRS = (
+    ("moving left to right", "moving right to left"),
+    ("moving top to bottom", "moving bottom to top"),
+    ("growing", "shrinking"),
+    ("rotating clockwise", "rotating counter-clockwise"),
+)
+CLASS_NAMES = tuple(name for pair in CLASS_PAIRS for name in pair)
+MOTIONS = ("horizontal", "vertical", "scale", "rotation")  # forward motion of each pair
+
+# Official split name (the "split" column and the video folder) -> annotation file.
+SPLIT_FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
+LABELLED_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
+YOUTUBE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+_SUPERSAMPLING = 3  # sub-pixel samples per axis for anti-aliased shape edges
+# x264: equal quantiser for I, P and B frames and no macroblock tree (which spends bits by where a
+# frame sits in the reference chain), so compression does not reveal where a clip starts. The
+# macroblock tree also made the output depend on what the process had encoded before (1 to 5 of
+# 32 clips differed between identical runs); without it the bytes are reproducible.
+_X264_OPTIONS = {"preset": "veryfast", "crf": "18", "x264-params": "ipratio=1.0:pbratio=1.0:no-mbtree=1"}
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Per-frame state of the moving shape: centre (x, y) and radius in pixels, angle in radians."""
+
+    centres: np.ndarray  # (T, 2)
+    radii: np.ndarray  # (T,)
+    angles: np.ndarray  # (T,)
+
+    def reversed(self) -> Trajectory:
+        """The same states played backwards."""
+        return Trajectory(self.centres[::-1].copy(), self.radii[::-1].copy(), self.angles[::-1].copy())
+
+
+def class_motion(class_index: int) -> tuple[str, bool]:
+    """(forward motion of the class's pair, whether the class plays it backwards)."""
+    if not 0 <= class_index < len(CLASS_NAMES):
+        raise ValueError(f"class index {class_index} out of range 0..{len(CLASS_NAMES) - 1}")
+    return MOTIONS[class_index // 2], bool(class_index % 2)
+
+
+def _fixed_centre(rng: np.random.Generator, size: tuple[int, int], margin: float, frames: int) -> np.ndarray:
+    """(T, 2) copies of one random centre at least ``margin`` pixels inside the frame."""
+    centre = [rng.uniform(margin, size[0] - margin), rng.uniform(margin, size[1] - margin)]
+    return np.tile(centre, (frames, 1))
+
+
+def forward_trajectory(
+    rng: np.random.Generator, motion: str, num_frames: int, size: tuple[int, int]
+) -> Trajectory:
+    """Random shape states for the forward ``motion``; no parameter depends on the class."""
+    short = min(size)
+    t = np.linspace(0.0, 1.0, num_frames)
+    jitter = rng.normal(0.0, 0.4, (num_frames, 2))  # i.i.d. per frame: alike forwards and backwards
+    radius = rng.uniform(0.10, 0.16) * short
+    radii = np.full(num_frames, radius)
+    angles = np.full(num_frames, rng.uniform(0, 2 * math.pi))
+    if motion in ("horizontal", "vertical"):
+        axis = 0 if motion == "horizontal" else 1
+        along, across = size[axis], size[1 - axis]
+        travel = min(rng.uniform(0.35, 0.6) * along, along - 2 * radius - 1)
+        centres = np.empty((num_frames, 2))
+        centres[:, axis] = rng.uniform(radius, along - radius - travel) + travel * t
+        centres[:, 1 - axis] = rng.uniform(radius, across - radius)
+    elif motion == "scale":
+        radii = rng.uniform(0.05, 0.08) * short * rng.uniform(2.2, 3.2) ** t
+        centres = _fixed_centre(rng, size, radii[-1], num_frames)
+    elif motion == "rotation":
+        step = math.radians(rng.uniform(5.0, 12.0))  # clockwise on screen (y points down)
+        angles = angles + step * np.arange(num_frames)
+        centres = _fixed_centre(rng, size, radius, num_frames)
+    else:
+        raise ValueError(f"unknown motion {motion!r}; choose one of {MOTIONS}")
+    return Trajectory(centres=centres + jitter, radii=radii, angles=angles)
+
+
+def _irregular_polygon(rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) unit-scale vertices of a random polygon with one clear spike (no rotational symmetry)."""
+    count = int(rng.integers(5, 8))
+    angles = np.sort(rng.uniform(0, 2 * math.pi, count))
+    radii = np.concatenate([[1.0], rng.uniform(0.45, 0.8, count - 1)])
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _polygon_coverage(vertices: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) fraction of each pixel inside the polygon (even-odd rule, supersampled)."""
+    width, height = size
+    coverage = np.zeros((height, width), dtype=np.float32)
+    x0, y0 = np.clip(np.floor(vertices.min(axis=0)).astype(int), 0, [width, height])
+    x1, y1 = np.clip(np.ceil(vertices.max(axis=0)).astype(int) + 1, 0, [width, height])
+    if x1 <= x0 or y1 <= y0:
+        return coverage
+    offsets = (np.arange(_SUPERSAMPLING) + 0.5) / _SUPERSAMPLING
+    px, py = np.meshgrid((np.arange(x0, x1)[:, None] + offsets).ravel(),
+                         (np.arange(y0, y1)[:, None] + offsets).ravel())
+    inside = np.zeros(px.shape, dtype=bool)
+    for (ax, ay), (bx, by) in zip(vertices, np.roll(vertices, -1, axis=0)):
+        crosses = (ay > py) != (by > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = ax + (py - ay) * (bx - ax) / (by - ay)
+        inside ^= crosses & (px < x_at)
+    samples = inside.reshape(y1 - y0, _SUPERSAMPLING, x1 - x0, _SUPERSAMPLING)
+    coverage[y0:y1, x0:x1] = samples.mean(axis=(1, 3))
+    return coverage
+
+
+def _place(shape: np.ndarray, centre: np.ndarray, radius: float, angle: float) -> np.ndarray:
+    """Shape vertices rotated by ``angle``, scaled to ``radius`` and moved to ``centre``."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    return centre + radius * shape @ np.array([[cos, sin], [-sin, cos]])
+
+
+def _upsample_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling of a small (h, w, C) grid to (height, width, C)."""
+    rows, cols = np.linspace(0, grid.shape[0] - 1, height), np.linspace(0, grid.shape[1] - 1, width)
+    r0, c0 = np.minimum(rows.astype(int), grid.shape[0] - 2), np.minimum(cols.astype(int), grid.shape[1] - 2)
+    fr, fc = (rows - r0)[:, None, None], (cols - c0)[None, :, None]
+    top = grid[r0][:, c0] * (1 - fc) + grid[r0][:, c0 + 1] * fc
+    bottom = grid[r0 + 1][:, c0] * (1 - fc) + grid[r0 + 1][:, c0 + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _textured_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) float background: a base colour, random gratings and smooth blotches."""
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.tile(rng.uniform(40, 215, 3).astype(np.float32), (height, width, 1))
+    for _ in range(int(rng.integers(1, 4))):
+        frequency, direction = rng.uniform(0.05, 0.4), rng.uniform(0, math.pi)
+        phase = rng.uniform(0, 2 * math.pi)
+        wave = np.sin(frequency * (xx * math.cos(direction) + yy * math.sin(direction)) + phase)
+        image += wave[..., None] * rng.uniform(-25, 25, 3).astype(np.float32)
+    return image + _upsample_bilinear(rng.normal(0, 20, (4, 4, 3)), height, width).astype(np.float32)
+
+
+def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
+    """A random RGB colour whose brightness differs clearly from the background's mean."""
+    mean = float(background.mean())
+    colour = rng.uniform(0, 255, 3)
+    if abs(colour.mean() - mean) < 60:
+        colour = np.clip(colour + (90 if mean < 128 else -90), 0, 255)
+    return colour.astype(np.float32)
+
+
+def _paint(image: np.ndarray, outline: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """``image`` with the polygon ``outline`` filled in ``colour`` (anti-aliased)."""
+    alpha = _polygon_coverage(outline, (image.shape[1], image.shape[0]))[..., None]
+    return image + alpha * (colour - image)
+
+
+def render_clip(
+    rng: np.random.Generator, class_index: int, num_frames: int, size: tuple[int, int]
+) -> tuple[np.ndarray, Trajectory]:
+    """(T, H, W, 3) uint8 frames of one clip of ``class_index`` and the shape's per-frame states."""
+    motion, backwards = class_motion(class_index)
+    background = _textured_background(rng, size)
+    distractor_radius = rng.uniform(0.05, 0.1) * min(size)
+    distractor = _place(_irregular_polygon(rng), rng.uniform(0, 1, 2) * size, distractor_radius, 0)
+    background = _paint(background, distractor, _contrasting_colour(rng, background))
+    shape, colour = _irregular_polygon(rng), _contrasting_colour(rng, background)
+    states = forward_trajectory(rng, motion, num_frames, size)
+    noise_level = rng.uniform(2.0, 7.0)
+    frames = np.empty((num_frames, size[1], size[0], 3), dtype=np.uint8)
+    for i in range(num_frames):
+        outline = _place(shape, states.centres[i], states.radii[i], states.angles[i])
+        frame = _paint(background, outline, colour) + rng.normal(0, noise_level, background.shape)
+        frames[i] = np.clip(frame, 0, 255).round()
+    if backwards:
+        return frames[::-1].copy(), states.reversed()
+    return frames, states
+
+
+def encode_h264(frames: np.ndarray, path: Path, fps: int) -> None:
+    """Write (T, H, W, 3) uint8 RGB frames as H.264 yuv420p MP4 with B-frames, reproducibly."""
+    height, width = frames.shape[1:3]
+    if width % 2 or height % 2:
+        raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
+    partial = path.with_name(path.name + ".partial")
+    with av.open(str(partial), mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1  # one process per core already
+        stream.options = dict(_X264_OPTIONS)
+        for index, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    os.replace(partial, path)  # a clip is either complete or absent
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip: its split, class, number within the class, and official row fields."""
+
+    split: str
+    class_index: int
+    clip_number: int
+    youtube_id: str
+    time_start: int
+    time_end: int
+
+    @property
+    def label(self) -> str:
+        """Class name, as in the official CSV's label column."""
+        return CLASS_NAMES[self.class_index]
+
+    def relative_path(self) -> Path:
+        """Path under ``root/videos``: ``<split>/<label>/<file>`` (train, val) or ``test/<file>``."""
+        file_name = f"{self.youtube_id}_{self.time_start:06d}_{self.time_end:06d}.mp4"
+        if self.split == "test":
+            return Path(self.split, file_name)
+        return Path(self.split, self.label, file_name)
+
+    def labelled_row(self) -> tuple[str, str, int, int, str]:
+        """The row of train.csv / validate.csv (and test_labels.csv) for this clip."""
+        return (self.label, self.youtube_id, self.time_start, self.time_end, self.split)
+
+
+def _plan_records(counts: dict[str, int], num_frames: int, fps: int, seed: int) -> list[ClipRecord]:
+    """Every clip's identity, drawn from one seeded generator in a fixed order (unique ids)."""
+    rng = np.random.default_rng([seed, 400])
+    alphabet = list(YOUTUBE_ID_ALPHABET)
+    duration = max(1, math.ceil(num_frames / fps))
+    used: set[str] = set()
+    records = []
+    for split, per_class in counts.items():
+        for class_index in range(len(CLASS_NAMES)):
+            for clip_number in range(per_class):
+                youtube_id = ""
+                while not youtube_id or youtube_id in used:
+                    youtube_id = "".join(rng.choice(alphabet, 11))
+                used.add(youtube_id)
+                start = int(rng.integers(0, 290))
+                end = start + duration
+                records.append(ClipRecord(split, class_index, clip_number, youtube_id, start, end))
+    return records
+
+
+@dataclass(frozen=True)
+class _ClipJob:
+    """Everything a worker process needs to render and encode one clip."""
+
+    path: Path
+    seed: tuple[int, ...]
+    class_index: int
+    num_frames: int
+    size: tuple[int, int]
+    fps: int
+
+
+def _make_clip(job: _ClipJob) -> None:
+    """Render and encode one clip (runs in a worker process)."""
+    frames, _ = render_clip(np.random.default_rng(job.seed), job.class_index, job.num_frames, job.size)
+    encode_h264(frames, job.path, job.fps)
+
+
+def _csv_field(value: object) -> str:
+    """A CSV field as the official files write it: quoted when it holds a space, comma or quote."""
+    text = str(value)
+    if any(character in text for character in ' ,"'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[object]]) -> None:
+    """Write an annotation CSV with Unix line endings."""
+    lines = [",".join(header)] + [",".join(_csv_field(value) for value in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_annotations(folder: Path, records: list[ClipRecord]) -> None:
+    """train.csv, validate.csv, test.csv (no label column) and test_labels.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = {split: [r.labelled_row() for r in records if r.split == split] for split in SPLIT_FILES}
+    _write_csv(folder / SPLIT_FILES["train"], LABELLED_HEADER, rows["train"])
+    _write_csv(folder / SPLIT_FILES["val"], LABELLED_HEADER, rows["val"])
+    _write_csv(folder / SPLIT_FILES["test"], LABELLED_HEADER[1:], [row[1:] for row in rows["test"]])
+    _write_csv(folder / "test_labels.csv", LABELLED_HEADER, rows["test"])
+
+
+def generate_synthetic_kinetics(
+    root: Path,
+    num_train_per_class: int,
+    num_val_per_class: int,
+    num_test_per_class: int,
+    size: tuple[int, int] = (128, 128),
+    num_frames: int = 32,
+    fps: int = 25,
+    seed: int = 0,
+    workers: int = 2,
+) -> Path:
+    """Write the synthetic dataset under ``root`` (layout in the module docstring); return ``root``.
+
+    ``size`` is (width, height), both even; ``workers`` processes render and encode in parallel.
+    ``root`` must not already hold videos or annotations.
+    """
+    root = Path(root)
+    counts = {"train": num_train_per_class, "val": num_val_per_class, "test": num_test_per_class}
+    if min(counts.values()) < 0 or max(counts.values()) == 0:
+        raise ValueError(f"clip counts per class must be >= 0 and not all 0, got {counts}")
+    if num_frames < 2 or fps < 1 or workers < 1:
+        raise ValueError(
+            f"need num_frames >= 2, fps >= 1 and workers >= 1; got {num_frames}, {fps}, {workers}"
+        )
+    for existing in (root / "videos", root / "annotations"):
+        if existing.exists() and any(existing.iterdir()):
+            raise FileExistsError(
+                f"{existing} is not empty: choose another root, or delete it (an interrupted run leaves "
+                "videos without annotations) and run again"
+            )
+    records = _plan_records(counts, num_frames, fps, seed)
+    jobs = []
+    for record in records:
+        path = root / "videos" / record.relative_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clip_seed = (seed, list(SPLIT_FILES).index(record.split), record.class_index, record.clip_number)
+        jobs.append(_ClipJob(path, clip_seed, record.class_index, num_frames, (size[0], size[1]), fps))
+    if workers == 1:
+        for job in jobs:
+            _make_clip(job)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_make_clip, jobs, chunksize=4))
+    _write_annotations(root / "annotations", records)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Command line of ``tools/make_synthetic_data.py``."""
+    parser = argparse.ArgumentParser(description="Write the synthetic Kinetics-format dataset.")
+    parser.add_argument("--root", type=Path, default=Path("data/synthetic"), help="output folder (empty)")
+    parser.add_argument("--train-per-class", type=int, default=30, help="training clips per class")
+    parser.add_argument("--val-per-class", type=int, default=8, help="validation clips per class")
+    parser.add_argument("--test-per-class", type=int, default=8, help="test clips per class")
+    parser.add_argument("--size", type=int, nargs=2, default=(128, 128), metavar=("W", "H"),
+                        help="frame width and height (even)")
+    parser.add_argument("--frames", type=int, default=32, help="frames per clip")
+    parser.add_argument("--fps", type=int, default=25, help="frame rate written in the files")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything generated")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes")
+    args = parser.parse_args(argv)
+    root = generate_synthetic_kinetics(
+        args.root, args.train_per_class, args.val_per_class, args.test_per_class,
+        size=(args.size[0], args.size[1]), num_frames=args.frames, fps=args.fps, seed=args.seed,
+        workers=args.workers,
+    )
+    print(f"wrote {len(CLASS_NAMES)} classes x ({args.train_per_class} train, {args.val_per_class} val, "
+          f"{args.test_per_class} test) clips to {root}")
+    return root
