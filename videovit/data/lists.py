@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".ogg", ".m4v")
@@ -261,12 +262,19 @@ def build_k400_lists(annotation_dir: str | Path, video_root: str | Path, out_dir
     if labelled_test_csv is None:
         report.notes.append("test.csv is the validation split (the official test.csv has no labels; "
                             "papers report on validation); pass a labelled test CSV to change this")
+    lists = _find_listed_videos(sources, lambda src: read_k400_csv(src, class_index), video_root,
+                                report)
+    return _write_outputs(report, lists, class_names, separator)
+
+
+def _find_listed_videos(sources: dict[str, Path], read: Callable[[Path], list],
+                        video_root: str | Path, report: BuildReport) -> dict[str, list]:
+    """Per split, the annotated videos found under ``video_root``; the missing go into ``report``."""
     videos = index_videos(video_root)
     lists = {}
     for split, source in sources.items():
-        lists[split], report.splits[split] = _keep_found(read_k400_csv(source, class_index), videos,
-                                                         str(source))
-    return _write_outputs(report, lists, class_names, separator)
+        lists[split], report.splits[split] = _keep_found(read(source), videos, str(source))
+    return lists
 
 
 def _whole_seconds(text: str, where: str) -> int:
@@ -336,11 +344,8 @@ def build_ssv2_lists(annotation_dir: str | Path, video_root: str | Path, out_dir
     sources["test"] = sources["val"]
     report = BuildReport("ssv2", Path(out_dir), Path(video_root), len(class_names))
     report.notes.append("test.csv is the validation split (the official test JSON has no labels)")
-    videos = index_videos(video_root)
-    lists = {}
-    for split, source in sources.items():
-        lists[split], report.splits[split] = _keep_found(read_ssv2_json(source, class_index), videos,
-                                                         str(source))
+    lists = _find_listed_videos(sources, lambda src: read_ssv2_json(src, class_index), video_root,
+                                report)
     return _write_outputs(report, lists, class_names, separator)
 
 
