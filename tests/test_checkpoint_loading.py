@@ -90,35 +90,24 @@ def assert_clean_inflation(report, model) -> None:
     assert loaded == set(model.state_dict())
 
 
-META_COPY = pytest.mark.filterwarnings("ignore:.*meta parameter.*no-op")
+MANIFEST_CASES = (
+    [(m, layout) for m in sorted(REGIONVIT_MANIFESTS) for layout in ("regionvit_official", "ddp_prefixed")]
+    + [(m, layout) for m in sorted(VOLO_MANIFESTS)
+       for layout in ("volo_official", "volo_train", "safetensors")])
 
 
-@META_COPY
-@pytest.mark.parametrize("manifest", sorted(REGIONVIT_MANIFESTS))
-@pytest.mark.parametrize("layout", ["regionvit_official", "ddp_prefixed"])
-def test_official_regionvit_files_inflate_cleanly(shared_dir: Path, tmp_path: Path, manifest: str,
-                                                  layout: str):
+@pytest.mark.filterwarnings("ignore:.*meta parameter.*no-op")
+@pytest.mark.parametrize("manifest,layout", MANIFEST_CASES)
+def test_official_files_inflate_cleanly(shared_dir: Path, tmp_path: Path, manifest: str, layout: str):
     path = write_layout(state_from_manifest(shared_dir / f"fixtures/checkpoints/{manifest}.json"),
                         layout, tmp_path)
-    name, overrides = REGIONVIT_MANIFESTS[manifest]
-    model = meta_model(name, **overrides)
-    report = load_pretrained(model, path, log=lambda _: None)
-    assert report.layout == "regionvit_official" and report.family == "regionvit"
-    assert_clean_inflation(report, model)
-
-
-@META_COPY
-@pytest.mark.parametrize("manifest", sorted(VOLO_MANIFESTS))
-@pytest.mark.parametrize("layout", ["volo_official", "volo_train", "safetensors"])
-def test_official_volo_files_inflate_cleanly(shared_dir: Path, tmp_path: Path, manifest: str,
-                                             layout: str):
-    path = write_layout(state_from_manifest(shared_dir / f"fixtures/checkpoints/{manifest}.json"),
-                        layout, tmp_path)
-    name, overrides = VOLO_MANIFESTS[manifest]
+    name, overrides = {**REGIONVIT_MANIFESTS, **VOLO_MANIFESTS}[manifest]
     model = meta_model(name, **overrides)
     trust = layout == "volo_train"  # its argparse Namespace needs the explicit opt-in
     report = load_pretrained(model, path, trust=trust, log=lambda _: None)
-    assert report.family == "volo"
+    assert report.family == model.family
+    assert report.layout == {"ddp_prefixed": "regionvit_official", "safetensors": "volo_official"}.get(
+        layout, layout)
     assert_clean_inflation(report, model)
 
 
