@@ -1,0 +1,104 @@
+"""tools/benchmark.py on a tiny config, the peak-memory measure, and the R2L attention-memory numbers."""
+from __future__ import annotations
+
+import math
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from videovit.models.regionvit import R2LBlock, WindowGrid
+from videovit.utils.benchmark import (AttentionCost, AttentionShape, BenchmarkSettings, measure_attention,
+                                      r2l_attention, reset_peak_rss, run_in_fresh_process, time_iterations)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MIB = 2**20
+
+
+@pytest.mark.parametrize("side,window,tokens,regions,global_elements,r2l_elements", [
+    (14, 7, 196, 4, 196**2, 4**2 + 4 * 50**2),        # the paper's N = 196 case: 38416 vs 10016
+    (56, 7, 3136, 64, 3136**2, 64**2 + 64 * 50**2),   # stage 1 of a 224 input
+    (16, 7, 256, 9, 256**2, 9**2 + 9 * 50**2),        # padded to 3 x 3 windows
+    (14, 14, 196, 1, 196**2, 1 + 197**2),             # one window: R2L costs more than global
+])
+def test_attention_matrix_elements_by_hand(side, window, tokens, regions, global_elements, r2l_elements) -> None:
+    cost = AttentionCost(side, side, window)
+    assert (cost.tokens, cost.regions) == (tokens, regions)
+    assert (cost.global_elements, cost.r2l_elements) == (global_elements, r2l_elements)
+    assert cost.ratio == pytest.approx(r2l_elements / global_elements)
+    assert cost.saving == pytest.approx(1 - r2l_elements / global_elements)
+
+
+def test_paper_claim_of_73_percent_at_196_tokens() -> None:
+    assert math.floor(100 * AttentionCost(14, 14, 7).saving) == 73   # 1 - 10016 / 38416 = 73.9%
+
+
+def test_benchmarked_r2l_attention_is_the_attention_of_the_models_r2l_block() -> None:
+    """With identity norms and a zero MLP, an R2L block is exactly the measured attention form."""
+    torch.manual_seed(0)
+    block = R2LBlock(dim=32, num_heads=2, window=7, drop_path=0.0, num_frames=None).eval()
+    block.norm0 = block.norm1 = block.norm2 = nn.Identity()
+    nn.init.zeros_(block.mlp.fc2.weight)
+    nn.init.zeros_(block.mlp.fc2.bias)
+    local, regional = torch.randn(2, 32, 16, 16), torch.randn(2, 32, 3, 3)
+    grid = WindowGrid.of(regional, local, 7)
+    windows = grid.to_windows(regional, local)
+    with torch.no_grad():
+        expected = block(windows, grid.num_windows, None, clips=2)
+        measured = r2l_attention(block.attn, windows, grid.num_windows, None)
+    assert torch.allclose(measured, expected, atol=1e-6)
+
+
+@pytest.mark.skipif(not reset_peak_rss(), reason="peak RSS cannot be reset on this system")
+def test_peak_memory_counts_a_buffer_even_when_the_allocator_could_reuse_it() -> None:
+    size = 64 * MIB
+
+    def step() -> None:
+        torch.ones(size // 4, dtype=torch.float32).sum()
+
+    timing = time_iterations(step, warmup=2, iters=2, device=torch.device("cpu"))
+    assert len(timing.seconds) == 2 and all(s > 0 for s in timing.seconds)
+    assert 0.95 * size <= timing.peak_bytes <= 1.5 * size
+
+
+@pytest.mark.skipif(not reset_peak_rss(), reason="peak RSS cannot be reset on this system")
+def test_a_fresh_process_does_not_inherit_the_parents_memory_peak() -> None:
+    """getrusage's maxrss would report the parent's resident set at fork time; VmHWM does not."""
+    held = torch.ones(256 * MIB // 4)   # touched pages the parent holds while the child measures
+    settings = BenchmarkSettings(iters=1, warmup=1, threads=1)
+    timing = run_in_fresh_process(measure_attention, "r2l", 56, AttentionShape(), settings)
+    assert held.sum() > 0 and 0 < timing.peak_bytes < 16 * MIB
+
+
+def _table_rows(out: str, first_cell: str) -> list[list[str]]:
+    """Rows of the printed table whose first cell is ``first_cell``."""
+    return [line.split() for line in out.splitlines() if line.split()[:1] == [first_cell]]
+
+
+def test_benchmark_cli_prints_finite_positive_numbers(capsys) -> None:
+    main = runpy.run_path(str(REPO_ROOT / "tools" / "benchmark.py"))["main"]
+    assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
+                 "DATA.NUM_FRAMES", "2", "DATA.TRAIN_CROP_SIZE", "56", "DATA.TEST_CROP_SIZE", "56",
+                 "--iters", "2", "--warmup", "1", "--threads", "1", "--attention-sizes", "56"]) == 0
+    out = capsys.readouterr().out
+    model_rows = _table_rows(out, "forward") + _table_rows(out, "forward+backward")
+    assert [row[0] for row in model_rows] == ["forward", "forward+backward"]
+    for mode, shape, iters, mean_ms, median_ms, clips_per_s, peak in model_rows:
+        assert shape == "1x3x2x56x56" and iters == "2"
+        numbers = [float(mean_ms), float(median_ms), float(clips_per_s)] + ([float(peak)] if reset_peak_rss() else [])
+        assert all(math.isfinite(x) and x > 0 for x in numbers), (mode, numbers)
+    (attention_row,) = _table_rows(out, "56")
+    assert attention_row[1:8] == ["14x14", "196", "4", "38,416", "10,016", "0.2607", "73.9%"]
+    measured = [float(attention_row[i]) for i in (8, 9, 11, 12)]   # MiB global, R2L; ms global, R2L
+    assert all(math.isfinite(x) and x > 0 for x in measured)
+    assert re.search(r"dim 32, 1 heads, window 7", out)
+
+
+def test_benchmark_cli_refuses_fp16_on_cpu(capsys) -> None:
+    main = runpy.run_path(str(REPO_ROOT / "tools" / "benchmark.py"))["main"]
+    assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"), "DEVICE", "cpu",
+                 "--amp", "fp16", "--no-attention"]) == 2
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err

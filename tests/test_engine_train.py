@@ -1,0 +1,229 @@
+"""Short CPU training runs on a tiny generated dataset: learning, checkpoints, resume, failures.
+
+The dataset is written by the test itself: 3 classes told apart by colour, 4-frame 32x32 H.264
+clips, one zero-byte "video" in the training list (replaced and counted) and one in the test list
+(excluded from the metrics). ``make_tiny_dataset`` and ``tiny_overrides`` are reused by
+test_distributed.py.
+"""
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from videovit.config import load_config
+from videovit.data.lists import ListEntry, write_classes, write_list
+from videovit.engine import run
+from videovit.engine.train import NonFiniteLossError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["red", "green", "blue"]
+BROKEN = "broken.mp4"
+
+
+def write_colour_clip(path: Path, colour: int, seed: int, frames: int = 4, size: int = 32) -> None:
+    """An H.264 clip of noisy frames with one dominant RGB channel (the class)."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=Fraction(8))
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for t in range(frames):
+            image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+            image[..., colour] += 160
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = t
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+
+
+def make_tiny_dataset(root: Path, per_class: dict[str, int], broken_in: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """Clips + list files under ``root``: ``per_class[split]`` clips per class, plus a zero-byte
+    video appended to each split of ``broken_in``. Returns (list folder, video folder)."""
+    videos, lists = root / "videos", root / "lists"
+    videos.mkdir(parents=True, exist_ok=True)
+    (videos / BROKEN).write_bytes(b"")
+    for s, (split, count) in enumerate(per_class.items()):
+        entries = []
+        for colour in range(len(CLASSES)):
+            for i in range(count):
+                name = f"{split}_{colour}_{i}.mp4"
+                write_colour_clip(videos / name, colour, seed=1000 * s + 10 * colour + i)
+                entries.append(ListEntry(name, colour))
+        if split in broken_in:
+            entries.append(ListEntry(BROKEN, 0))
+        write_list(lists / f"{split}.csv", entries)
+    write_classes(lists / "classes.txt", CLASSES)
+    return lists, videos
+
+
+def tiny_overrides(lists: Path, videos: Path, output_dir: Path, **extra: object) -> list[str]:
+    """KEY VALUE overrides for a tiny RegionViT on the tiny dataset (CPU, no workers, no TensorBoard)."""
+    settings: dict[str, object] = {
+        "MODEL.NAME": "regionvit_ti", "MODEL.EMBED_DIMS": [16, 32, 64, 128], "MODEL.NUM_HEADS": [1, 1, 2, 4],
+        "MODEL.DEPTHS": [1, 1, 1, 1], "MODEL.NUM_CLASSES": len(CLASSES), "MODEL.DROP_PATH_RATE": 0.0,
+        "DATA.NUM_FRAMES": 4, "DATA.PATH_TO_DATA_DIR": lists, "DATA.PATH_PREFIX": videos,
+        "DATA.TRAIN_JITTER_SCALES": [32, 40], "DATA.TRAIN_CROP_SIZE": 32, "DATA.TEST_SCALE": 32,
+        "DATA.TEST_CROP_SIZE": 32, "DATA.DECODING_BACKEND": "pyav", "DATA_LOADER.NUM_WORKERS": 0,
+        "TRAIN.BATCH_SIZE": 4, "TRAIN.EPOCHS": 3, "SOLVER.BASE_LR": 1e-3, "SOLVER.BASE_BATCH_SIZE": 4,
+        "SOLVER.WARMUP_EPOCHS": 1.0, "MIXUP.ENABLE": False, "LOG_PERIOD": 1, "TENSORBOARD": False,
+        "DEVICE": "cpu", "OUTPUT_DIR": output_dir, **extra}
+    return [token for key, value in settings.items() for token in (key, str(value))]
+
+
+def run_tiny(lists: Path, videos: Path, output_dir: Path, **extra: object) -> dict | None:
+    """``run`` on the tiny dataset with ``tiny_overrides``."""
+    return run(load_config([], tiny_overrides(lists, videos, output_dir, **extra)))
+
+
+def read_stats(output_dir: Path, kind: str) -> list[dict]:
+    """The stats.jsonl records of ``kind``."""
+    lines = (output_dir / "stats.jsonl").read_text().splitlines()
+    return [record for record in map(json.loads, lines) if record["kind"] == kind]
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint as saved (it must load with weights_only=True)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_tensors(first: dict, second: dict, atol: float = 0.0) -> None:
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.allclose(first[key].float(), second[key].float(), atol=atol, rtol=0), key
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), {"train": 4, "val": 1, "test": 2},
+                             broken_in=("train", "test"))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory) -> tuple[Path, dict]:
+    """One 3-epoch run (3 steps per epoch) with validation and the multi-view test."""
+    output_dir = tmp_path_factory.mktemp("trained")
+    metrics = run_tiny(*tiny_data, output_dir)
+    return output_dir, metrics
+
+
+def test_training_lowers_the_loss_and_writes_its_outputs(trained) -> None:
+    output_dir, metrics = trained
+    epochs = read_stats(output_dir, "train_epoch")
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert epochs[-1]["loss"] < 0.8 * epochs[0]["loss"]
+    steps = read_stats(output_dir, "train")
+    assert [s["global_step"] for s in steps] == list(range(1, 10))
+    assert all(s["clips_per_s"] > 0 and s["data_s"] >= 0 and s["compute_s"] > 0 for s in steps)
+    assert len(read_stats(output_dir, "val")) == 3
+    log = (output_dir / "log.txt").read_text()
+    assert "clip-level validation" in log and "eta" in log
+    assert (output_dir / "config.yaml").is_file()
+    saved = json.loads((output_dir / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert (saved["videos_scored"], saved["videos_total"]) == (6, 7)
+    assert saved["failed_videos"][0]["path"].endswith(BROKEN)
+    assert "scored 6 of 7 videos" in log and "softmax probabilities averaged" in log
+
+
+def test_broken_training_video_is_replaced_logged_and_counted(trained) -> None:
+    output_dir, _ = trained
+    log = (output_dir / "log.txt").read_text()
+    assert f"replaced a video that failed to decode: " in log and BROKEN in log
+    assert all(e["failed_videos"] == 1 for e in read_stats(output_dir, "train_epoch"))
+
+
+def test_checkpoints_hold_the_full_state_and_rotate(trained) -> None:
+    output_dir, _ = trained
+    folder = output_dir / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth", "checkpoint_epoch_00003.pyth",
+        "checkpoint_latest.pyth"]
+    state = load_checkpoint(folder / "checkpoint_latest.pyth")
+    assert (state["epoch"], state["global_step"]) == (3, 9)
+    assert state["class_names"] == CLASSES and len(state["list_hash"]) == 64
+    assert "MODEL:" in state["config"] and state["optimizer"]["state"]
+    assert {"torch", "cuda", "numpy", "python"} <= set(state["rng"][0])
+
+
+def test_resume_after_a_stop_continues_at_the_right_step_with_equal_weights(trained, tiny_data, tmp_path) -> None:
+    reference_dir, _ = trained
+    reference = load_checkpoint(reference_dir / "checkpoints" / "checkpoint_latest.pyth")
+    output_dir = tmp_path / "stopped"
+    shutil.copytree(reference_dir, output_dir)
+    for name in ("checkpoint_latest.pyth", "checkpoint_epoch_00003.pyth"):   # the run "stopped" in epoch 3
+        (output_dir / "checkpoints" / name).unlink()
+    (output_dir / "log.txt").unlink()
+
+    run_tiny(*tiny_data, output_dir, **{"TEST.ENABLE": False})
+
+    log = (output_dir / "log.txt").read_text()
+    assert "checkpoint_epoch_00002.pyth at epoch 2 step 6" in log and "resuming from" in log
+    assert "epoch 1/3" not in log and "epoch 3/3 step 1/3" in log
+    resumed = load_checkpoint(output_dir / "checkpoints" / "checkpoint_latest.pyth")
+    assert (resumed["epoch"], resumed["global_step"]) == (3, 9)
+    assert_same_tensors(resumed["model"], reference["model"])
+    first_state = reference["optimizer"]["state"][0]
+    assert torch.equal(resumed["optimizer"]["state"][0]["exp_avg"], first_state["exp_avg"])
+
+
+def test_unreadable_newest_checkpoint_falls_back_to_an_older_one(trained, tiny_data, tmp_path) -> None:
+    output_dir = tmp_path / "corrupt"
+    shutil.copytree(trained[0], output_dir)
+    latest = output_dir / "checkpoints" / "checkpoint_latest.pyth"
+    latest.unlink()
+    latest.write_bytes(b"not a checkpoint")
+    (output_dir / "checkpoints" / "checkpoint_epoch_00003.pyth").unlink()
+    run_tiny(*tiny_data, output_dir, **{"TEST.ENABLE": False, "TRAIN.EPOCHS": 2})
+    log = (output_dir / "log.txt").read_text()
+    assert "skipping unusable checkpoint" in log
+    assert "checkpoint_epoch_00002.pyth at epoch 2 step 6" in log and "training already complete" in log
+
+
+def test_initial_weights_are_finetuned_unless_the_run_resumes(trained, tiny_data, tmp_path) -> None:
+    initial = trained[0] / "checkpoints" / "checkpoint_epoch_00001.pyth"
+    fresh = tmp_path / "fresh"
+    run_tiny(*tiny_data, fresh, **{"TRAIN.CHECKPOINT_FILE_PATH": initial, "TRAIN.EPOCHS": 1,
+                                    "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False})
+    log = (fresh / "log.txt").read_text()
+    assert f"finetuning from {initial}" in log and "load report" in log
+
+    run_tiny(*tiny_data, fresh, **{"TRAIN.CHECKPOINT_FILE_PATH": initial, "TRAIN.EPOCHS": 1,
+                                    "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False})
+    log = (fresh / "log.txt").read_text()
+    assert "ignoring TRAIN.CHECKPOINT_FILE_PATH" in log and "because the run resumes from" in log
+
+
+def test_nonfinite_loss_stops_with_a_report(tiny_data, tmp_path) -> None:
+    exploding = {"SOLVER.BASE_LR": 1e6, "SOLVER.WARMUP_EPOCHS": 0.0, "SOLVER.CLIP_GRAD": 0.0,
+                 "SOLVER.WEIGHT_DECAY": 0.0, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
+    with pytest.raises(NonFiniteLossError) as error:
+        run_tiny(*tiny_data, tmp_path / "stop", **exploding)
+    message = str(error.value)
+    assert "non-finite loss" in message and "global step" in message
+    assert ".mp4" in message and "Last good checkpoint" in message
+
+    run_tiny(*tiny_data, tmp_path / "skip", **exploding, **{"TRAIN.NONFINITE_LOSS": "skip", "TRAIN.EPOCHS": 1})
+    epoch = read_stats(tmp_path / "skip", "train_epoch")[0]
+    assert epoch["skipped_steps"] >= 1
+    assert load_checkpoint(tmp_path / "skip" / "checkpoints" / "checkpoint_latest.pyth")["global_step"] == 3
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["TRAIN.BATCH_SIZE", "0"], "TRAIN.BATCH_SIZE = 0 must be >= 1"),
+    (["DATA.PATH_TO_DATA_DIR", "no/such/lists"], "cannot build the train dataset"),
+])
+def test_run_net_prints_user_errors_without_traceback(tmp_path, capsys, overrides: list[str],
+                                                      expected: str) -> None:
+    main = runpy.run_path(str(REPO_ROOT / "tools" / "run_net.py"))["main"]
+    assert main(["OUTPUT_DIR", str(tmp_path), "DEVICE", "cpu", *overrides]) == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("error: ") and expected in stderr and "Traceback" not in stderr

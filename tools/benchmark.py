@@ -1,0 +1,68 @@
+"""Benchmark a configured model (clips/s, peak memory) and R2L vs global attention memory.
+
+    python tools/benchmark.py --cfg configs/K400/regionvit_ti.yaml [--batch-size 1] [--amp bf16|fp16]
+        [--channels-last] [--compile] [--iters 10] [--warmup 3] [--threads N]
+        [--attention-sizes 56 112 224 320] [--no-attention] [KEY VALUE ...]
+
+Each table row is measured in a fresh process; see videovit/utils/benchmark.py for what the memory
+numbers mean. The attention comparison uses the configured RegionViT's first-stage width, heads and
+window (RegionViT-Ti's for other models), on one image at each input size.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from videovit.config import add_config_arguments, config_from_args
+from videovit.models import build_model
+from videovit.utils.benchmark import (AttentionShape, BenchmarkSettings, attention_table, benchmark_model,
+                                      compare_attention, describe_settings, model_table, with_amp)
+from videovit.utils.flops import count_parameters
+
+DEFAULT_ATTENTION_SIZES = (56, 112, 224, 320)
+
+
+def attention_shape(model) -> AttentionShape:
+    """First-stage width, heads and window of a RegionViT model; RegionViT-Ti's for other families."""
+    if getattr(model, "family", None) != "regionvit":
+        return AttentionShape()
+    config = model.config
+    return AttentionShape(config.embed_dims[0], config.num_heads[0], config.window_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run both benchmarks and print their tables; 2 on configuration errors."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=1, help="clips per iteration")
+    parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="autocast dtype (default: the config's)")
+    parser.add_argument("--channels-last", action="store_true", help="convert the model to channels_last")
+    parser.add_argument("--compile", action="store_true", help="run the model through torch.compile")
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations per row")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations before timing")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--attention-sizes", type=int, nargs="+", default=list(DEFAULT_ATTENTION_SIZES),
+                        metavar="PIXELS", help="input resolutions of the attention comparison")
+    parser.add_argument("--no-attention", action="store_true", help="skip the attention comparison")
+    args = parser.parse_args(argv)
+    try:
+        cfg = with_amp(config_from_args(args), args.amp)
+        settings = BenchmarkSettings(args.batch_size, args.iters, args.warmup, args.channels_last, args.compile,
+                                     args.threads)
+        model = build_model(cfg)
+        rows = benchmark_model(cfg, settings)
+        print(describe_settings(cfg, settings, count_parameters(model)))
+        print(model_table(rows))
+        if not args.no_attention:
+            shape = attention_shape(model)
+            print(f"\nattention over the stride-4 local tokens of one image: dim {shape.dim}, {shape.heads} heads, "
+                  f"window {shape.window}; elements per head; math SDPA kernel (attention matrices materialised)")
+            print(attention_table(compare_attention(args.attention_sizes, shape, settings)))
+    except ValueError as err:  # ConfigError and impossible settings (e.g. fp16 on CPU)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Train and/or test a video model: ``python tools/run_net.py --cfg configs/K400/regionvit_s.yaml [KEY VALUE ...]``.
+
+Multi-process: ``torchrun --nproc_per_node N tools/run_net.py --cfg ...`` (add --nnodes/--node_rank/
+--rdzv_endpoint for several machines). Configuration, data-list and checkpoint problems are printed
+without a traceback and exit with status 2; a training stopped by a non-finite loss prints its report
+(step, videos, last good checkpoint) the same way and exits with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from videovit.checkpoint import CheckpointError
+from videovit.config import ConfigError, add_config_arguments, config_from_args
+from videovit.engine import run
+from videovit.engine.loaders import DataSetupError
+from videovit.engine.train import NonFiniteLossError
+
+USER_ERRORS = (ConfigError, DataSetupError, CheckpointError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the job, and turn user errors into a message and exit code 2."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run(config_from_args(args))
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Evaluation: clip-level validation during training and the multi-view video-level test.
+
+Clip-level validation scores one clip per video and is labelled "clip-level" everywhere: it is not
+the test number. The test scores every video with N temporal x C spatial views, **averages the
+views' softmax probabilities** per video, and reports video-level top-1, top-5 and mean per-class
+accuracy over the videos whose views all decoded ("scored N of M videos"; failed videos are
+excluded and listed, never replaced). Under DistributedSampler the views are gathered from every
+process and de-duplicated by (video_index, view_index), which removes the sampler's padding so
+each video counts exactly once whatever the number of processes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from videovit.engine.distributed import DistContext, all_gather_objects
+
+PREDICTIONS_FILE = "predictions.csv"
+PROBABILITIES_FILE = "probabilities.npy"
+METRICS_FILE = "metrics.json"
+FAILED_FILE = "failed_videos.csv"
+TOP_K = 5
+AVERAGING = "softmax probabilities averaged over the views of each video"
+
+
+# ---------------------------------------------------------------------------- math
+
+def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Percentage of rows whose label is among the ``k`` highest scores (k capped at #classes)."""
+    if len(labels) == 0:
+        return float("nan")
+    k = min(k, probs.shape[1])
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(100.0 * np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def mean_class_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of each class present in ``labels``, averaged over those classes (percent)."""
+    if len(labels) == 0:
+        return float("nan")
+    predicted = probs.argmax(axis=1)
+    per_class = [np.mean(predicted[labels == c] == c) for c in np.unique(labels)]
+    return float(100.0 * np.mean(per_class))
+
+
+@dataclass
+class ViewScores:
+    """Softmax probabilities of scored views plus the views that failed to decode."""
+
+    video_index: np.ndarray          # (N,) int64
+    view_index: np.ndarray           # (N,) int64
+    probs: np.ndarray                # (N, K) float32
+    failures: list[tuple[int, str, str]] = field(default_factory=list)  # (video, path, reason)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["ViewScores"], num_classes: int) -> "ViewScores":
+        """All ``parts`` in one, keeping the first score of each (video, view) pair seen."""
+        video = np.concatenate([p.video_index for p in parts] + [np.zeros(0, np.int64)])
+        view = np.concatenate([p.view_index for p in parts] + [np.zeros(0, np.int64)])
+        probs = np.concatenate([p.probs for p in parts] + [np.zeros((0, num_classes), np.float32)])
+        _, first = np.unique(np.stack([video, view], axis=1), axis=0, return_index=True)
+        first = np.sort(first)
+        failures = sorted({f for p in parts for f in p.failures})
+        return cls(video[first], view[first], probs[first], failures)
+
+
+@dataclass
+class VideoScores:
+    """Per-video averaged probabilities; rows of unscored videos are NaN."""
+
+    probs: np.ndarray                # (M, K)
+    scored: np.ndarray               # (M,) bool
+    failed: dict[int, str]           # video index -> why it was not scored
+
+
+def average_views(views: ViewScores, num_videos: int, views_per_video: int) -> VideoScores:
+    """Mean softmax probability per video over its views; a video with a failed or missing view is
+    left out (NaN row) so every scored video is scored by the full protocol."""
+    num_classes = views.probs.shape[1]
+    sums = np.zeros((num_videos, num_classes), dtype=np.float64)
+    counts = np.zeros(num_videos, dtype=np.int64)
+    np.add.at(sums, views.video_index, views.probs)
+    np.add.at(counts, views.video_index, 1)
+    failed = {video: f"{path}: {reason}" for video, path, reason in views.failures}
+    for video in np.flatnonzero(counts != views_per_video):
+        if int(video) not in failed:
+            failed[int(video)] = f"{counts[video]} of {views_per_video} views scored"
+    scored = np.ones(num_videos, dtype=bool)
+    scored[list(failed)] = False
+    probs = np.full((num_videos, num_classes), np.nan, dtype=np.float32)
+    probs[scored] = (sums[scored] / counts[scored, None]).astype(np.float32)
+    return VideoScores(probs, scored, failed)
+
+
+def video_metrics(scores: VideoScores, labels: np.ndarray) -> dict[str, float | int]:
+    """Video-level top-1, top-5 and mean per-class accuracy (percent) over the scored videos."""
+    probs, truth = scores.probs[scores.scored], labels[scores.scored]
+    return {"top1": topk_accuracy(probs, truth, 1), "top5": topk_accuracy(probs, truth, TOP_K),
+            "mean_class_acc": mean_class_accuracy(probs, truth),
+            "videos_scored": int(scores.scored.sum()), "videos_total": int(len(labels))}
+
+
+def pair_accuracy(probs: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) -> float:
+    """Percentage of the videos of classes ``pair = (a, b)`` that score their own class above the
+    other one of the pair (chance is 50%); rows that are NaN (unscored videos) are skipped."""
+    first, second = pair
+    rows = np.isin(labels, pair) & ~np.isnan(probs).any(axis=1)
+    if not rows.any():
+        return float("nan")
+    own = probs[rows, labels[rows]]
+    other = probs[rows, np.where(labels[rows] == first, second, first)]
+    return float(100.0 * np.mean(own > other))
+
+
+# ---------------------------------------------------------------------------- loops
+
+def _batch_failures(batch: dict) -> list[tuple[int, str, str]]:
+    """``(video_index, path, reason)`` of the views a test batch dropped (see ``collate_views``)."""
+    return [(int(video), str(path), str(reason))
+            for video, (path, reason) in zip(batch["failed_video_index"].tolist(), batch["failures"])]
+
+
+@torch.no_grad()
+def score_views(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
+                autocast: Callable[[], AbstractContextManager], num_classes: int) -> ViewScores:
+    """Softmax probabilities of every view this process sees (no gathering)."""
+    model.eval()
+    parts = []
+    failures: list[tuple[int, str, str]] = []
+    for batch in loader:
+        failures.extend(_batch_failures(batch))
+        if batch["clip"] is None:
+            continue
+        with autocast():
+            logits = model(batch["clip"].to(ctx.device, non_blocking=True))
+        parts.append(ViewScores(batch["video_index"].numpy().astype(np.int64),
+                                batch["view_index"].numpy().astype(np.int64),
+                                F.softmax(logits.float(), dim=1).cpu().numpy()))
+    merged = ViewScores.concatenate(parts, num_classes)
+    merged.failures = sorted(set(failures))
+    return merged
+
+
+def gather_views(local: ViewScores, num_classes: int) -> ViewScores:
+    """Every process's views in one ``ViewScores``, duplicates (sampler padding) removed."""
+    return ViewScores.concatenate(all_gather_objects(local), num_classes)
+
+
+@torch.no_grad()
+def validate_clips(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
+                   autocast: Callable[[], AbstractContextManager]) -> dict[str, float | int]:
+    """Clip-level top-1/top-5 (percent) and cross-entropy on one clip per validation video."""
+    model.eval()
+    index, hit1, hit5, losses = [], [], [], []
+    for batch in loader:
+        labels = batch["label"].to(ctx.device)
+        with autocast():
+            logits = model(batch["clip"].to(ctx.device, non_blocking=True)).float()
+        top = logits.topk(min(TOP_K, logits.shape[1]), dim=1).indices
+        index.append(batch["video_index"].numpy())
+        hit1.append((top[:, 0] == labels).cpu().numpy())
+        hit5.append((top == labels[:, None]).any(dim=1).cpu().numpy())
+        losses.append(F.cross_entropy(logits, labels, reduction="none").cpu().numpy())
+    local = [np.concatenate(x) if x else np.zeros(0) for x in (index, hit1, hit5, losses)]
+    gathered = [np.concatenate(parts) for parts in zip(*all_gather_objects(local))]
+    _, first = np.unique(gathered[0], return_index=True)
+    hits1, hits5, loss = (values[first] for values in gathered[1:])
+    return {"clip_top1": float(100.0 * hits1.mean()), "clip_top5": float(100.0 * hits5.mean()),
+            "loss": float(loss.mean()), "clips": int(len(first))}
+
+
+# ---------------------------------------------------------------------------- outputs
+
+@dataclass(frozen=True)
+class ListedVideos:
+    """What the test knows about each listed video: path and label, in video-index order."""
+
+    paths: list[str]
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScores,
+                       metrics: dict) -> None:
+    """predictions.csv (scored videos), failed_videos.csv, probabilities.npy (M x K, NaN rows for
+    unscored videos) and metrics.json in ``output_dir``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    names = videos.class_names
+    k = min(TOP_K, len(names))
+    with (output_dir / PREDICTIONS_FILE).open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["video_index", "path", "label", "label_name", "correct"]
+                        + [f"{kind}_{r}" for r in range(1, k + 1) for kind in ("pred", "prob")])
+        for video in np.flatnonzero(scores.scored):
+            probs = scores.probs[video]
+            top = np.argsort(-probs, kind="stable")[:k]
+            label = int(videos.labels[video])
+            row = [int(video), videos.paths[video], label, names[label], int(top[0] == label)]
+            for cls in top:
+                row += [names[cls], f"{probs[cls]:.6f}"]
+            writer.writerow(row)
+    with (output_dir / FAILED_FILE).open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["video_index", "path", "reason"])
+        for video, reason in sorted(scores.failed.items()):
+            writer.writerow([video, videos.paths[video], reason])
+    np.save(output_dir / PROBABILITIES_FILE, scores.probs)
+    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def format_metrics_table(metrics: dict) -> str:
+    """A small text table of the headline video-level numbers."""
+    rows = [("video top-1 (%)", f"{metrics['top1']:.2f}"), ("video top-5 (%)", f"{metrics['top5']:.2f}"),
+            ("mean class acc (%)", f"{metrics['mean_class_acc']:.2f}"),
+            ("videos scored", f"{metrics['videos_scored']} of {metrics['videos_total']}")]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+__all__ = ["AVERAGING", "METRICS_FILE", "PREDICTIONS_FILE", "PROBABILITIES_FILE", "ListedVideos",
+           "VideoScores", "ViewScores", "average_views", "format_metrics_table", "gather_views",
+           "mean_class_accuracy", "pair_accuracy", "score_views", "topk_accuracy", "validate_clips", "video_metrics",
+           "write_test_outputs"]

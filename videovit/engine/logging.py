@@ -1,0 +1,141 @@
+"""Run logging: console + ``OUTPUT_DIR/log.txt`` on rank 0, JSON stats lines, TensorBoard, progress.
+
+Every module logs through the ``videovit`` logger hierarchy. Rank 0 writes INFO and above to the
+console and the log file; other ranks print only warnings and errors, tagged with their rank, so a
+video failing on any process is still seen. ``StatsWriter`` appends one JSON object per line to
+``OUTPUT_DIR/stats.jsonl`` (and TensorBoard scalars when asked); ``ProgressMeter`` turns step
+timings into the progress line (clips/s, data-wait vs compute time, ETA).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOGGER_NAME = "videovit"
+LOG_FILE = "log.txt"
+STATS_FILE = "stats.jsonl"
+_FORMAT = "[%(asctime)s] %(message)s"
+_DATE_FORMAT = "%m-%d %H:%M:%S"
+
+
+def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
+    """Configure the ``videovit`` logger for this process (replacing a previous run's handlers)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if getattr(h, "_videovit_run", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    console = logging.StreamHandler(sys.stdout)
+    handlers: list[logging.Handler] = [console]
+    if rank == 0:
+        console.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        log_file = logging.FileHandler(Path(output_dir) / LOG_FILE, mode="a", encoding="utf-8")
+        log_file.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
+        handlers.append(log_file)
+    else:
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter(f"[%(asctime)s rank {rank}] %(message)s", _DATE_FORMAT))
+    for handler in handlers:
+        handler._videovit_run = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    return logger
+
+
+def get_logger() -> logging.Logger:
+    """The project's logger (configured by ``setup_logging``)."""
+    return logging.getLogger(LOGGER_NAME)
+
+
+class StatsWriter:
+    """Appends ``{"kind": ..., **stats}`` JSON lines to stats.jsonl and mirrors numbers to TensorBoard.
+
+    Inactive (writes nothing) on every rank but 0.
+    """
+
+    def __init__(self, output_dir: str | Path, active: bool, tensorboard: bool) -> None:
+        self.active = active
+        self.path = Path(output_dir) / STATS_FILE
+        self._board = None
+        if active and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._board = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
+
+    def write(self, kind: str, stats: dict[str, Any], step: int) -> None:
+        """Record ``stats`` of ``kind`` (e.g. "train", "train_epoch", "val") at global ``step``."""
+        if not self.active:
+            return
+        record = {"kind": kind, "global_step": step, **stats}
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record, default=_json_default) + "\n")
+        if self._board is not None:
+            for key, value in stats.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    self._board.add_scalar(f"{kind}/{key}", value, step)
+
+    def close(self) -> None:
+        """Flush and close TensorBoard."""
+        if self._board is not None:
+            self._board.close()
+            self._board = None
+
+
+def _json_default(value: Any) -> Any:
+    """Numbers from numpy/torch as plain Python numbers in the JSON lines."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to {STATS_FILE}")
+
+
+class ProgressMeter:
+    """Timing of the micro-batches of one epoch: data wait, compute, throughput and ETA."""
+
+    def __init__(self, steps_this_epoch: int, steps_after_epoch: int, world_size: int) -> None:
+        self.steps_this_epoch = steps_this_epoch
+        self.steps_after_epoch = steps_after_epoch
+        self.world_size = world_size
+        self.start = time.perf_counter()
+        self._mark = self.start
+        self.data_time = 0.0
+        self.compute_time = 0.0
+        self.clips = 0
+
+    def data_ready(self) -> None:
+        """Call when a batch arrived: the time since the previous mark was spent waiting for data."""
+        now = time.perf_counter()
+        self.data_time += now - self._mark
+        self._mark = now
+
+    def step_done(self, local_clips: int) -> None:
+        """Call after the batch's forward/backward: the time since ``data_ready`` was compute."""
+        now = time.perf_counter()
+        self.compute_time += now - self._mark
+        self._mark = now
+        self.clips += local_clips * self.world_size
+
+    def stats(self, steps_done: int) -> dict[str, float]:
+        """clips/s over all processes, mean data/compute seconds per step, and ETA seconds."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        per_step = elapsed / max(steps_done, 1)
+        remaining = self.steps_this_epoch - steps_done + self.steps_after_epoch
+        return {"clips_per_s": self.clips / elapsed,
+                "data_s": self.data_time / max(steps_done, 1),
+                "compute_s": self.compute_time / max(steps_done, 1),
+                "eta_s": per_step * max(remaining, 0)}
+
+
+def format_duration(seconds: float) -> str:
+    """``3725.2`` -> ``"1:02:05"``."""
+    return str(datetime.timedelta(seconds=int(round(seconds))))
+
+
+__all__ = ["LOGGER_NAME", "LOG_FILE", "ProgressMeter", "STATS_FILE", "StatsWriter", "format_duration",
+           "get_logger", "setup_logging"]

@@ -1,0 +1,34 @@
+"""Mixed precision: the autocast context (bf16 on CPU or GPU, fp16 on GPU) and the gradient scaler.
+
+fp16 gradients underflow without loss scaling, so fp16 comes with an enabled ``GradScaler``;
+bf16 has fp32's exponent range and needs none (its scaler is a disabled pass-through).
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Callable
+
+import torch
+from yacs.config import CfgNode
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_factory(cfg: CfgNode, device: torch.device) -> Callable[[], AbstractContextManager]:
+    """A callable returning a fresh autocast context for AMP.ENABLE / AMP.DTYPE on ``device``."""
+    if not cfg.AMP.ENABLE:
+        return nullcontext
+    if cfg.AMP.DTYPE == "fp16" and device.type != "cuda":
+        raise ValueError("AMP.DTYPE fp16 needs a CUDA device; on CPU use AMP.DTYPE bf16 "
+                         "or AMP.ENABLE False")
+    dtype = AUTOCAST_DTYPES[cfg.AMP.DTYPE]
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def build_grad_scaler(cfg: CfgNode, device: torch.device) -> torch.amp.GradScaler:
+    """An enabled loss scaler for fp16 autocast on CUDA, a disabled one otherwise."""
+    enabled = cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16" and device.type == "cuda"
+    return torch.amp.GradScaler(device.type, enabled=enabled)
+
+
+__all__ = ["AUTOCAST_DTYPES", "autocast_factory", "build_grad_scaler"]

@@ -1,0 +1,104 @@
+"""The test phase of a run: choose the weights, score every view, average per video, write results."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+from yacs.config import CfgNode
+
+from videovit.checkpoint import CheckpointError, load_pretrained, read_checkpoint
+from videovit.checkpoint.reading import detect_layout
+from videovit.data.datasets import VideoDataset
+from videovit.engine.checkpoint import CheckpointManager
+from videovit.engine.distributed import DistContext, barrier
+from videovit.engine.evaluate import (AVERAGING, ListedVideos, average_views, format_metrics_table, gather_views,
+                                      score_views, video_metrics, write_test_outputs)
+from videovit.engine.loaders import eval_loader
+from videovit.engine.logging import StatsWriter
+from videovit.engine.precision import autocast_factory
+from videovit.models import build_model
+
+CLASSIFIER_PREFIXES = ("head.", "aux_head.")
+
+
+def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
+    """TEST.CHECKPOINT_FILE_PATH, else the newest loadable checkpoint of OUTPUT_DIR."""
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        return cfg.TEST.CHECKPOINT_FILE_PATH
+    manager = CheckpointManager(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.TRAIN.CHECKPOINT_KEEP)
+    found = manager.newest_loadable(log.warning)
+    if found is None:
+        raise CheckpointError(f"nothing to test: TRAIN.ENABLE is False, TEST.CHECKPOINT_FILE_PATH is empty "
+                              f"and {manager.folder} holds no checkpoint; set TEST.CHECKPOINT_FILE_PATH")
+    return str(found[0])
+
+
+def load_test_model(cfg: CfgNode, class_names: list[str], log: logging.Logger) -> nn.Module:
+    """The configured model with the weights to test (EMA weights when MODEL_EMA.ENABLE and saved)."""
+    path = test_weights_path(cfg, log)
+    model = build_model(cfg)
+    contents = read_checkpoint(path, trust=cfg.TRAIN.TRUST_CHECKPOINT)
+    if isinstance(contents, dict) and detect_layout(contents, path) == "videovit":
+        saved_classes = contents.get("class_names")
+        if saved_classes is not None and list(saved_classes) != list(class_names):
+            raise CheckpointError(f"{path} was trained with other classes (or another order) than the test "
+                                  f"list's classes.txt; scores would be meaningless: use the same classes.txt")
+        use_ema = cfg.MODEL_EMA.ENABLE and contents.get("model_ema") is not None
+        try:
+            model.load_state_dict(contents["model_ema" if use_ema else "model"])
+        except RuntimeError as err:
+            raise CheckpointError(f"{path} does not fit the configured model ({err}); test with the MODEL.* "
+                                  f"and DATA.NUM_FRAMES settings it was trained with") from err
+        log.info(f"testing {'EMA ' if use_ema else ''}weights of {path} (epoch {contents.get('epoch')})")
+        return model
+    report = load_pretrained(model, path, checkpoint_type=cfg.TRAIN.CHECKPOINT_TYPE, allow_partial=False,
+                             trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
+    fresh = [key for key in report.new if key.startswith(CLASSIFIER_PREFIXES)]
+    if fresh:
+        raise CheckpointError(f"{path} has no classifier for {cfg.MODEL.NUM_CLASSES} classes ({', '.join(fresh)} "
+                              f"would be random); test a checkpoint trained on this dataset")
+    log.info(f"testing weights of {path}")
+    return model
+
+
+def test(cfg: CfgNode, model: nn.Module | None, dataset: VideoDataset, ctx: DistContext, stats: StatsWriter,
+         log: logging.Logger, global_step: int = 0) -> dict:
+    """Multi-view test of ``model`` (None: load the weights named by the config) on the test split
+    ``dataset`` (``load_splits(cfg)["test"]``); returns metrics."""
+    if model is None:
+        model = load_test_model(cfg, dataset.class_names, log)
+    model.to(ctx.device)
+    num_classes = len(dataset.class_names)
+    log.info(f"multi-view test on {dataset.num_videos} videos of {dataset.list_file}: "
+             f"{cfg.TEST.NUM_TEMPORAL_VIEWS} temporal x {cfg.TEST.NUM_SPATIAL_CROPS} spatial views each; "
+             f"{AVERAGING}")
+    local = score_views(model, eval_loader(cfg, dataset, ctx), ctx, autocast_factory(cfg, ctx.device),
+                        num_classes)
+    scores = average_views(gather_views(local, num_classes), dataset.num_videos, dataset.views_per_video)
+    videos = ListedVideos([dataset.video_path(i) for i in range(dataset.num_videos)],
+                        _labels(dataset), dataset.class_names)
+    metrics = {**video_metrics(scores, videos.labels),
+               "split": cfg.TEST.SPLIT, "list_file": str(dataset.list_file), "list_hash": dataset.list_hash(),
+               "views_per_video": dataset.views_per_video, "averaging": AVERAGING,
+               "failed_videos": [{"path": videos.paths[v], "reason": r} for v, r in sorted(scores.failed.items())]}
+    if ctx.is_main:
+        write_test_outputs(Path(cfg.OUTPUT_DIR), videos, scores, metrics)
+        stats.write("test", {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "videos_scored",
+                                                      "videos_total")}, global_step)
+        for video, reason in sorted(scores.failed.items()):
+            log.warning(f"not scored: {videos.paths[video]}: {reason}")
+        log.info(f"video-level test ({AVERAGING}): scored {metrics['videos_scored']} of "
+                 f"{metrics['videos_total']} videos\n{format_metrics_table(metrics)}\n"
+                 f"results in {cfg.OUTPUT_DIR}")
+    barrier()
+    return metrics
+
+
+def _labels(dataset: VideoDataset) -> np.ndarray:
+    """Class index of every listed video, in video-index order."""
+    return np.array([entry.label for entry in dataset.entries], dtype=np.int64)
+
+
+__all__ = ["load_test_model", "test", "test_weights_path"]

@@ -1,0 +1,132 @@
+"""Classify one video file with a trained videovit checkpoint, by the config's test protocol.
+
+``load_for_inference`` rebuilds the model from the config a training checkpoint carries (or from
+config files given instead) and loads its weights through ``videovit.checkpoint.load_pretrained``;
+the class names come from the checkpoint. ``predict_video`` scores the video the way the
+multi-view test does: TEST.NUM_TEMPORAL_VIEWS temporal views sampled with DATA.SAMPLING (the
+configs' "uniform" TSN sampling, test positions) times TEST.NUM_SPATIAL_CROPS spatial crops, and
+the views' softmax probabilities averaged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from yacs.config import CfgNode
+
+from videovit.checkpoint import CheckpointError, load_pretrained, read_checkpoint
+from videovit.checkpoint.loading import CLASSIFIER_PREFIXES
+from videovit.checkpoint.reading import detect_layout
+from videovit.config import ConfigError, get_defaults, load_config, validate_config
+from videovit.config.loading import merge_overrides
+from videovit.data.datasets import ClipSampling, load_clip_frames
+from videovit.data.transforms import build_view_transform
+from videovit.engine.distributed import resolve_device
+from videovit.engine.precision import autocast_factory
+from videovit.models import build_model
+
+TOP_K = 5
+
+
+@dataclass
+class InferenceModel:
+    """A model ready to classify videos: in eval mode on its device, with its config and classes."""
+
+    model: nn.Module
+    cfg: CfgNode
+    class_names: list[str]
+
+
+def config_from_checkpoint(contents: dict, path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
+    """The validated, frozen config stored in a videovit checkpoint, with ``overrides`` applied."""
+    saved = CfgNode.load_cfg(contents["config"])
+    cfg = get_defaults()
+    try:
+        cfg.merge_from_other_cfg(saved)
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"the config stored in {path} does not fit this version of videovit ({err}); "
+                          "give the model's config files with --cfg instead") from err
+    merge_overrides(cfg, overrides)
+    validate_config(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] = (),
+                       overrides: Sequence[str] = (),
+                       log: Callable[[str], None] | None = None) -> InferenceModel:
+    """Model, config and class names of a videovit training checkpoint, ready for ``predict_video``.
+
+    The config is the one saved in the checkpoint unless ``cfg_files`` are given; ``overrides``
+    (``KEY VALUE`` pairs) apply on top either way. The plain weights are used, not the EMA ones.
+    """
+    contents = read_checkpoint(checkpoint)
+    if not isinstance(contents, dict) or detect_layout(contents, checkpoint) != "videovit":
+        raise CheckpointError(f"{checkpoint} is not a videovit training checkpoint (no 'model' + 'config'): "
+                              "use a checkpoint_*.pyth file written by tools/run_net.py")
+    class_names = contents.get("class_names")
+    if not class_names:
+        raise CheckpointError(f"{checkpoint} does not record its class names, so predictions could not be "
+                              "named; use a checkpoint written by tools/run_net.py")
+    cfg = (load_config(cfg_files, overrides) if cfg_files
+           else config_from_checkpoint(contents, checkpoint, overrides))
+    if len(class_names) != cfg.MODEL.NUM_CLASSES:
+        raise CheckpointError(f"{checkpoint} was trained on {len(class_names)} classes but MODEL.NUM_CLASSES is "
+                              f"{cfg.MODEL.NUM_CLASSES}; use the config the checkpoint was trained with")
+    model = build_model(cfg)
+    report = load_pretrained(model, checkpoint, checkpoint_type="videovit", log=log)
+    fresh = [key for key in report.new if key.startswith(CLASSIFIER_PREFIXES)]
+    if fresh:
+        raise CheckpointError(f"{checkpoint} has no trained classifier for this model ({', '.join(fresh)} would be "
+                              "random); use the config the checkpoint was trained with")
+    model.to(resolve_device(cfg.DEVICE)).eval()
+    return InferenceModel(model, cfg, list(class_names))
+
+
+def video_views(cfg: CfgNode, path: str | Path) -> torch.Tensor:
+    """Every test view of the video at ``path``: ``(temporal views x crops, C, T, H, W)``, view-major."""
+    data = cfg.DATA
+    sampling = ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+    num_views, num_crops = cfg.TEST.NUM_TEMPORAL_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS
+    transform = build_view_transform(cfg, num_crops)
+    views = []
+    for view in range(num_views):
+        frames = load_clip_frames(path, sampling, train=False, view=view, num_views=num_views,
+                                  backend=data.DECODING_BACKEND)
+        views.extend(transform(frames, crop) for crop in range(num_crops))
+    return torch.stack(views)
+
+
+@torch.no_grad()
+def video_probabilities(model: nn.Module, cfg: CfgNode, path: str | Path) -> torch.Tensor:
+    """Class probabilities ``(K,)`` of the video: softmax of each test view, averaged over the views.
+
+    Views go through the model TEST.BATCH_SIZE at a time.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    probs = []
+    for views in video_views(cfg, path).split(cfg.TEST.BATCH_SIZE):
+        with autocast_factory(cfg, device)():
+            logits = model(views.to(device))
+        probs.append(F.softmax(logits.float(), dim=1))
+    return torch.cat(probs).mean(dim=0).cpu()
+
+
+def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names: Sequence[str],
+                  top_k: int = TOP_K) -> list[tuple[str, float]]:
+    """The ``top_k`` most probable classes of the video as ``(name, probability)``, best first."""
+    probs = video_probabilities(model, cfg, path)
+    if probs.numel() != len(class_names):
+        raise ValueError(f"the model scores {probs.numel()} classes but {len(class_names)} class names were "
+                         "given; pass the class names the model was trained with")
+    top = torch.topk(probs, min(top_k, probs.numel()))
+    return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+__all__ = ["InferenceModel", "config_from_checkpoint", "load_for_inference", "predict_video", "video_views",
+           "video_probabilities"]
