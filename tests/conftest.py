@@ -20,8 +20,14 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_threads() -> None:
-    """Every test starts from the same random state; under pytest-xdist each worker takes one core."""
-    torch.manual_seed(0)
+def pytest_configure(config: pytest.Config) -> None:
+    """One thread count for the whole session, set before any fixture trains a model (results of
+    a module-scoped training fixture and a later test must come from the same kernels); under
+    pytest-xdist each of the two workers takes one core."""
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same random state."""
+    torch.manual_seed(0)

@@ -11,7 +11,7 @@ from videovit.config import (ConfigError, add_config_arguments, config_from_args
 from videovit.config.loading import all_keys
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+SHIPPED_CONFIGS = sorted([*(REPO / "configs/K400").glob("*.yaml"), *(REPO / "configs/SSV2").glob("*.yaml")])
 
 
 def parse(argv: list[str]):
@@ -35,6 +35,11 @@ def test_shipped_configs_load(path: Path):
     assert cfg.MODEL.NUM_CLASSES == (174 if path.parent.name == "SSV2" else 400)
     assert cfg.DATA.NUM_FRAMES == 8 and cfg.TEST.NUM_SPATIAL_CROPS == 3
     assert cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
+
+
+def test_demo_config_loads():
+    cfg = load_config([REPO / "configs/demo/synthetic_regionvit.yaml"])
+    assert cfg.MODEL.NUM_CLASSES == 8 and cfg.DATA.RANDOM_FLIP is False
 
 
 def test_files_merge_in_order_and_base_files_come_first(tmp_path: Path):

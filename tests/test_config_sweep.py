@@ -23,6 +23,7 @@ INVALID = {
     "TRAIN.ACCUM_STEPS": ["0"],
     "TRAIN.CHECKPOINT_TYPE": ["'pickle'"],
     "TRAIN.NONFINITE_LOSS": ["'ignore'"],
+    "TRAIN.CHECKPOINT_EVERY_STEPS": ["-1", "0.5"],
     "SOLVER.BASE_LR": ["0", "-0.1", "'fast'"],
     "SOLVER.LAYER_DECAY": ["0", "1.5"],
     "SOLVER.LR_SCALING": ["'sqrt'"],

@@ -1,6 +1,7 @@
 """List files and the builders, on the official-format annotation fixtures."""
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -229,9 +230,28 @@ def test_build_data_lists_cli_prints_the_report(shared_dir, tmp_path, monkeypatc
     monkeypatch.setattr(sys, "argv", [
         "build_data_lists.py", "k400", "--annotations", str(shared_dir / "fixtures/annotations/k400"),
         "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "lists"), "--separator", "\t"])
-    build_data_lists.main()
+    assert build_data_lists.main() == 0
     printed = capsys.readouterr().out
     assert "train: 5 of 6 listed videos found, 1 missing" in printed
     assert "set DATA.PATH_PREFIX to it" in printed and str((tmp_path / "videos").resolve()) in printed
     assert read_list(tmp_path / "lists/val.csv", "\t", num_classes=4)[1] == \
         ListEntry("bending metal/Xc4vB6nM8lK_000220_000230.mp4", 1)
+
+
+def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(shared_dir, tmp_path,
+                                                                           monkeypatch, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        import build_data_lists
+    finally:
+        sys.path.pop(0)
+    annotations = tmp_path / "annotations"
+    shutil.copytree(shared_dir / "fixtures/annotations/k400", annotations)
+    with open(annotations / "validate.csv", "a") as handle:
+        handle.write('"juggling balls",Ab1cD2eF3gH,0,10,val\n')
+    _k400_videos(tmp_path / "videos")
+    monkeypatch.setattr(sys, "argv", [
+        "build_data_lists.py", "k400", "--annotations", str(annotations),
+        "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "lists")])
+    assert build_data_lists.main() == 2
+    assert re.search(r"^error: .*validate.csv:6: class 'juggling balls'", capsys.readouterr().err)

@@ -13,13 +13,15 @@ something-something-v2-{labels,train,validation}.json files; import validates Py
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from videovit.data.lists import build_k400_lists, build_ssv2_lists, import_lists
+from videovit.utils.cli import exit_status
 
 
-def main() -> None:
-    """Parse the command line, build the lists and print the report."""
+def main() -> int:
+    """Parse the command line, build the lists and print the report; 2 on bad annotations or paths."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
@@ -38,14 +40,20 @@ def main() -> None:
         command.add_argument("--videos", required=True, type=Path, help="video root (DATA.PATH_PREFIX)")
         command.add_argument("--separator", default=" ", help="path/label separator of the lists")
     args = parser.parse_args()
-    if args.command == "k400":
-        report = build_k400_lists(args.annotations, args.videos, args.out, args.separator, args.labelled_test_csv)
-    elif args.command == "ssv2":
-        report = build_ssv2_lists(args.annotations, args.videos, args.out, args.separator)
-    else:
-        report = import_lists(args.lists, args.classes, args.videos, args.out, args.out.name, args.separator)
-    print(report.summary())
+
+    def build() -> None:
+        if args.command == "k400":
+            report = build_k400_lists(args.annotations, args.videos, args.out, args.separator,
+                                      args.labelled_test_csv)
+        elif args.command == "ssv2":
+            report = build_ssv2_lists(args.annotations, args.videos, args.out, args.separator)
+        else:
+            report = import_lists(args.lists, args.classes, args.videos, args.out, args.out.name,
+                                  args.separator)
+        print(report.summary())
+
+    return exit_status(build, (ValueError, FileNotFoundError))  # list errors name file and line
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

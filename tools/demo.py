@@ -13,14 +13,10 @@ import math
 import sys
 from pathlib import Path
 
-from videovit.checkpoint import CheckpointError
-from videovit.config import ConfigError
 from videovit.config.cli import split_config_files
-from videovit.data import DecodeError
 from videovit.inference import load_for_inference, predict_video
 from videovit.utils.annotate import OUTPUT_SUFFIXES, write_annotated_video
-
-USER_ERRORS = (ConfigError, CheckpointError, DecodeError, FileNotFoundError)
+from videovit.utils.cli import exit_status
 DECIMALS = 6
 
 
@@ -47,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None and args.output.suffix.lower() not in OUTPUT_SUFFIXES:
         parser.error(f"--output must end in {' or '.join(OUTPUT_SUFFIXES)}, got {args.output}")
     cfg_files, trailing = split_config_files(args.cfg)
-    try:
+
+    def classify() -> None:
         loaded = load_for_inference(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
         predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
         test = loaded.cfg.TEST
@@ -61,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             frames = write_annotated_video(args.video, args.output, f"{name} {100 * prob:.1f}%",
                                            loaded.cfg.DATA.DECODING_BACKEND)
             print(f"wrote {args.output} ({frames} frames)")
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(classify)
 
 
 if __name__ == "__main__":

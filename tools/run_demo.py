@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from videovit.checkpoint import CheckpointError
-from videovit.config import ConfigError, add_config_arguments, config_from_args
+from videovit.config import add_config_arguments, config_from_args
 from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
 from videovit.engine.loaders import DataSetupError
+from videovit.utils.cli import USER_ERRORS
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo" / "synthetic_regionvit.yaml"
 # Clips per class for train / val / test, frame size (W, H), frames per clip, fps, seed.
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                   labelled_test_csv=annotations / "test_labels.csv")
         print(report.summary(), flush=True)
         metrics = run(cfg)
-    except (ConfigError, DataSetupError, CheckpointError, FileExistsError) as err:
+    except USER_ERRORS + (DataSetupError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if metrics is None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from videovit.checkpoint import CheckpointError
-from videovit.config import ConfigError, add_config_arguments, config_from_args
+from videovit.config import add_config_arguments, config_from_args
 from videovit.engine import run
 from videovit.engine.loaders import DataSetupError
 from videovit.engine.train import NonFiniteLossError
-
-USER_ERRORS = (ConfigError, DataSetupError, CheckpointError)
+from videovit.utils.cli import USER_ERRORS, exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,14 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        run(config_from_args(args))
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_status(lambda: run(config_from_args(args)), USER_ERRORS + (DataSetupError,))
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

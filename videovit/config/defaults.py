@@ -107,6 +107,8 @@ _C.TRAIN.ACCUM_STEPS = 1
 _C.TRAIN.CHECKPOINT_PERIOD = 1
 # Keep the last this many periodic checkpoints (older ones are deleted).
 _C.TRAIN.CHECKPOINT_KEEP = 3
+# Also rewrite the latest checkpoint every this many optimiser steps, resumable mid-epoch (0 = off).
+_C.TRAIN.CHECKPOINT_EVERY_STEPS = 0
 # Run clip-level validation every this many epochs (0 = never).
 _C.TRAIN.EVAL_PERIOD = 1
 # Initial weights: an IN1K image checkpoint or a video checkpoint ("" = random init).

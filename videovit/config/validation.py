@@ -98,6 +98,7 @@ def _check_train(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TRAIN.ACCUM_STEPS", t.ACCUM_STEPS, 1)
     _at_least(report, "TRAIN.CHECKPOINT_PERIOD", t.CHECKPOINT_PERIOD, 1)
     _at_least(report, "TRAIN.CHECKPOINT_KEEP", t.CHECKPOINT_KEEP, 1)
+    _at_least(report, "TRAIN.CHECKPOINT_EVERY_STEPS", t.CHECKPOINT_EVERY_STEPS, 0)
     _at_least(report, "TRAIN.EVAL_PERIOD", t.EVAL_PERIOD, 0)
     _one_of(report, "TRAIN.CHECKPOINT_TYPE", t.CHECKPOINT_TYPE, CHECKPOINT_TYPES)
     _one_of(report, "TRAIN.NONFINITE_LOSS", t.NONFINITE_LOSS, ("stop", "skip"))

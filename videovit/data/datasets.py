@@ -316,10 +316,21 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     if len(dataset.class_names) != cfg.MODEL.NUM_CLASSES:
         raise ValueError(f"{dataset.classes_file} has {len(dataset.class_names)} classes but MODEL.NUM_CLASSES "
                          f"is {cfg.MODEL.NUM_CLASSES}; set MODEL.NUM_CLASSES to match the list")
+    check_videos_reachable(dataset)
     return dataset
 
 
+def check_videos_reachable(dataset: VideoDataset, probe: int = 20) -> None:
+    """ValueError when none of the first ``probe`` listed videos exists: DATA.PATH_PREFIX (or the
+    list) is wrong, and every sample would fail. Some missing videos are handled per video instead."""
+    paths = [dataset.video_path(i) for i in range(min(probe, dataset.num_videos))]
+    if not any(Path(path).exists() for path in paths):
+        raise ValueError(f"none of the first {len(paths)} videos of {dataset.list_file} exists (e.g. {paths[0]}); "
+                         f"set DATA.PATH_PREFIX (now {str(dataset.path_prefix)!r}) to the folder the list's "
+                         f"paths are relative to")
+
+
 __all__ = [
-    "ClipSampling", "DATASETS", "DecodeTimeout", "VideoDataset", "build_dataset", "collate_clips",
-    "collate_views", "failure_reason", "load_clip_frames", "time_limit", "worker_init_fn",
+    "ClipSampling", "DATASETS", "DecodeTimeout", "VideoDataset", "build_dataset", "check_videos_reachable",
+    "collate_clips", "collate_views", "failure_reason", "load_clip_frames", "time_limit", "worker_init_fn",
 ]

@@ -136,13 +136,15 @@ def write_classes(path: str | Path, names: list[str]) -> None:
 
 def _read_text(path: Path) -> str:
     """The UTF-8 text of ``path``, with errors that name the file."""
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; build the lists with tools/build_data_lists.py "
                                 f"or fix DATA.PATH_TO_DATA_DIR")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
+    except OSError as err:  # a directory, no read permission, an I/O error
+        raise ValueError(f"{path} cannot be read ({err.strerror}); it must be a readable text file") from None
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -78,19 +78,30 @@ def spatial_crop_origins(height: int, width: int, crop_size: int, num_crops: int
     raise ValueError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {num_crops}")
 
 
-def load_flip_class_swap(path: str | Path) -> dict[int, int]:
-    """Read a flip class-swap file: lines ``a b`` swap classes a and b when a clip is flipped."""
+def load_flip_class_swap(path: str | Path, num_classes: int | None = None) -> dict[int, int]:
+    """Read a flip class-swap file: lines ``a b`` swap classes a and b when a clip is flipped.
+
+    Indices must lie in ``[0, num_classes)`` when it is given (a flipped label outside it would only
+    fail later, inside the loss).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"flip class-swap file {path} does not exist; fix DATA.FLIP_CLASS_SWAP")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err}); DATA.FLIP_CLASS_SWAP must name a text file") from None
     swap: dict[int, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 2 or not all(f.isdigit() for f in fields):
             raise ValueError(f"{path}:{number}: expected two class indices 'a b', got {line!r}")
         a, b = int(fields[0]), int(fields[1])
+        if num_classes is not None and max(a, b) >= num_classes:
+            raise ValueError(f"{path}:{number}: class {max(a, b)} is out of range [0, {num_classes}); fix the "
+                             f"file or MODEL.NUM_CLASSES")
         if a in swap or b in swap:
             raise ValueError(f"{path}:{number}: class {a if a in swap else b} already has a swap partner")
         swap[a], swap[b] = b, a
@@ -241,7 +252,7 @@ class ViewTransform:
 def build_train_transform(cfg, dataset: str) -> TrainTransform:
     """TrainTransform from the DATA section; flipping is off for SSV2 unless a class-swap file is set."""
     data = cfg.DATA
-    swap = load_flip_class_swap(data.FLIP_CLASS_SWAP) if data.FLIP_CLASS_SWAP else None
+    swap = load_flip_class_swap(data.FLIP_CLASS_SWAP, cfg.MODEL.NUM_CLASSES) if data.FLIP_CLASS_SWAP else None
     flip = bool(data.RANDOM_FLIP) and (dataset != "ssv2" or swap is not None)
     mean, std = tuple(data.MEAN), tuple(data.STD)
     low, high = data.TRAIN_JITTER_SCALES

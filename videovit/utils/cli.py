@@ -1,0 +1,24 @@
+"""Command-line tools share one rule: a user's mistake is one ``error:`` line and status 2, no traceback."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from videovit.checkpoint import CheckpointError
+from videovit.config import ConfigError
+from videovit.data.decoding import DecodeError
+
+# Mistakes in what the user gave (config, lists, checkpoint, video), as opposed to bugs.
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, CheckpointError, DecodeError,
+                                            FileNotFoundError)
+
+
+def exit_status(action: Callable[[], object],
+                user_errors: tuple[type[Exception], ...] = USER_ERRORS) -> int:
+    """Run ``action``: 0 when it returns, 2 after printing ``error: ...`` for a user error."""
+    try:
+        action()
+    except user_errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
