@@ -32,6 +32,7 @@ from videovit.data.decoding import probe_video, read_frames
 from videovit.data.lists import read_list
 from videovit.data.sampling import uniform_indices
 from videovit.data.transforms import ViewTransform
+from videovit.utils import tables
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -167,11 +168,7 @@ def benchmark_list(list_file: str | Path, classes_file: str | Path, path_prefix:
 def format_table(rows: list[BenchmarkRow]) -> str:
     """A fixed-width text table of the rows."""
     header = ["method", "backend", "clips", "ms/clip", "median ms", "clips/s", "CPU ms/clip", "identical frames"]
-    table = [header] + [row.cells() for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return tables.format_table(header, [row.cells() for row in rows])
 
 
 __all__ = ["BenchmarkRow", "benchmark_list", "format_table"]

@@ -50,6 +50,7 @@ from videovit.engine.precision import autocast_factory, build_grad_scaler
 from videovit.models import build_model
 from videovit.models.layers import Attention
 from videovit.models.regionvit import RelPosAttention, WindowGrid, additive_padding_mask
+from videovit.utils.tables import format_table
 
 MODES = ("forward", "forward+backward")
 ATTENTION_FORMS = ("global", "r2l")
@@ -409,15 +410,6 @@ def compare_attention(resolutions: Sequence[int], shape: AttentionShape, setting
 
 
 # ---------------------------------------------------------------------------- tables
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Fixed-width text table: header, a rule, then the rows (cells are already text)."""
-    table = [list(header)] + [list(row) for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
 
 def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
