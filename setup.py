@@ -24,9 +24,4 @@ setup(
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5"],
     },
-    entry_points={
-        "console_scripts": [
-            "videovit-run=videovit.cli:run_net_main",
-        ],
-    },
 )

@@ -227,3 +227,78 @@ def test_run_net_prints_user_errors_without_traceback(tmp_path, capsys, override
     assert main(["OUTPUT_DIR", str(tmp_path), "DEVICE", "cpu", *overrides]) == 2
     stderr = capsys.readouterr().err
     assert stderr.startswith("error: ") and expected in stderr and "Traceback" not in stderr
+
+
+# ---------------------------------------------------------------------------- optimiser and schedule
+
+def _tiny_cfg(tmp_path: Path, **extra: object):
+    return load_config([], tiny_overrides(tmp_path / "lists", tmp_path / "videos", tmp_path / "out", **extra))
+
+
+def test_weight_decay_skips_norms_biases_embeddings_and_relative_position_tables(tmp_path) -> None:
+    from videovit.engine.optim import build_optimizer
+    from videovit.models import build_model
+
+    model = build_model(_tiny_cfg(tmp_path))
+    optimizer = build_optimizer(_tiny_cfg(tmp_path, **{"SOLVER.WEIGHT_DECAY": 0.05}), model, world_size=1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for g in optimizer.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    decay = {names[id(p)] for g in optimizer.param_groups if g["weight_decay"] == 0.05 for p in g["params"]}
+    assert no_decay | decay == set(names.values()) and not no_decay & decay
+    assert "time_embed.weight" in no_decay
+    assert any(n.endswith(".rel_pos") for n in no_decay) and not any(n.endswith(".rel_pos") for n in decay)
+    params = dict(model.named_parameters())
+    assert all(params[n].ndim <= 1 or n == "time_embed.weight" or n.endswith(".rel_pos") for n in no_decay)
+    assert "head.weight" in decay and "head.bias" in no_decay and "norm.weight" in no_decay
+    assert any(".temporal.attn.qkv.weight" in n for n in decay)
+
+
+def test_layer_decay_scales_blocks_from_the_stem_to_the_head(tmp_path) -> None:
+    from videovit.engine.optim import layer_ids, parameter_groups
+    from videovit.models import build_model
+
+    model = build_model(_tiny_cfg(tmp_path))          # 4 R2L blocks
+    ids = layer_ids(model)
+    assert ids["patch_embed.proj.0.weight"] == ids["regional_embed.proj.weight"] == 0
+    assert ids["layers.0.blocks.0.attn.qkv.weight"] == 1 and ids["layers.3.blocks.0.mlp.fc1.weight"] == 4
+    assert ids["layers.1.downsample.proj.2.weight"] == 2                   # joins the next block
+    assert ids["head.weight"] == ids["norm.weight"] == 5
+    groups = parameter_groups(model, weight_decay=0.05, layer_decay=0.5)
+    scale_of = {id(p): g["lr_scale"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert scale_of[id(named["head.weight"])] == 1.0
+    assert scale_of[id(named["layers.0.blocks.0.attn.qkv.weight"])] == pytest.approx(0.5 ** 4)
+    assert scale_of[id(named["time_embed.weight"])] == pytest.approx(0.5 ** 5)
+
+
+@pytest.mark.parametrize("world_size,accum,scaling,expected", [(1, 1, "linear", 1e-3), (2, 1, "linear", 2e-3),
+                                                               (2, 3, "linear", 6e-3), (2, 3, "none", 1e-3)])
+def test_learning_rate_follows_the_global_batch(tmp_path, world_size, accum, scaling, expected) -> None:
+    from videovit.engine.optim import build_optimizer, global_batch_size
+    from videovit.models import build_model
+
+    cfg = _tiny_cfg(tmp_path, **{"TRAIN.ACCUM_STEPS": accum, "SOLVER.LR_SCALING": scaling})
+    assert global_batch_size(cfg, world_size) == 4 * world_size * accum
+    optimizer = build_optimizer(cfg, build_model(cfg), world_size)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([expected] * len(optimizer.param_groups))
+
+
+def test_schedule_warms_up_linearly_then_follows_a_cosine_to_the_minimum(tmp_path) -> None:
+    from videovit.engine.optim import build_optimizer
+    from videovit.engine.schedule import build_scheduler, current_lr
+    from videovit.models import build_model
+
+    cfg = _tiny_cfg(tmp_path, **{"TRAIN.EPOCHS": 4, "SOLVER.WARMUP_EPOCHS": 1.0, "SOLVER.BASE_LR": 1e-3,
+                                 "SOLVER.WARMUP_START_LR": 1e-5, "SOLVER.MIN_LR": 1e-5})
+    optimizer = build_optimizer(cfg, build_model(cfg), world_size=1)
+    scheduler = build_scheduler(cfg, optimizer, steps_per_epoch=10, world_size=1)
+    rates = []
+    for step in range(41):
+        scheduler.step_update(num_updates=step)
+        rates.append(current_lr(optimizer))
+    assert rates[0] == pytest.approx(1e-5)
+    assert rates[5] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))          # half-way through warm-up
+    assert rates[10] == pytest.approx(1e-3)                               # peak after 10 steps
+    assert rates[25] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))         # cosine mid-point
+    assert rates[40] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))

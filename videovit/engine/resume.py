@@ -113,7 +113,8 @@ def restore_training(source: str, payload: dict[str, Any], parts: TrainParts, ct
         restore_rng_state(rng_states[ctx.rank])
     else:
         log.warning(f"the checkpoint was written by {len(rng_states)} processes, this run has "
-                    f"{ctx.world_size}: random streams restart from RNG_SEED (data order is unaffected)")
+                    f"{ctx.world_size}: the model's and mixup's random streams restart from RNG_SEED (shuffling and "
+                    f"augmentation are seeded per epoch and sample and do not depend on them)")
     state = TrainState(epoch=int(payload["epoch"]), global_step=int(payload["global_step"]),
                        epoch_step=int(payload.get("epoch_step", 0)))
     if state.epoch_step and (list_changed or payload.get("global_batch") != global_batch):
