@@ -63,9 +63,13 @@ def saved(tmp_path_factory) -> tuple[Path, dict, Path]:
     return path, {k: v.clone() for k, v in model.state_dict().items()}, video
 
 
-def test_load_for_inference_restores_the_saved_model_config_and_classes(saved) -> None:
+def test_load_for_inference_restores_the_saved_model_config_and_classes(saved, monkeypatch) -> None:
     checkpoint, state, _ = saved
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(args[0]) or real_load(*args, **kwargs))
     loaded = load_for_inference(checkpoint, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
+    assert len(reads) == 1, "the checkpoint file is read once"
     assert loaded.class_names == CLASSES
     assert loaded.cfg.DATA.NUM_FRAMES == 4 and loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1
     assert not loaded.model.training

@@ -9,6 +9,7 @@ uninterrupted run exactly.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -91,6 +92,12 @@ def resumed_step(log: str) -> tuple[str, int, int]:
     return found.group(1), int(found.group(2)), int(found.group(3) or 0)
 
 
+def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
+    """(kind, global step) of every stats.jsonl record, in file order."""
+    lines = (output_dir / "stats.jsonl").read_text().splitlines()
+    return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
+
+
 def assert_same_final_state(output_dir: Path, reference_dir: Path) -> None:
     """Final checkpoints equal: model weights, optimiser moments, step counters."""
     final, reference = load_checkpoint(output_dir / LATEST), load_checkpoint(reference_dir / LATEST)
@@ -133,6 +140,7 @@ def test_sigkill_mid_epoch_then_same_command_gives_the_uninterrupted_weights(
     first_logged = re.search(r"epoch (\d)/2 step (\d)/6", restart_log)
     assert (int(first_logged.group(1)) - 1) * 6 + int(first_logged.group(2)) == step + 1
     assert_same_final_state(output_dir, reference)
+    assert stats_steps(output_dir) == stats_steps(reference), "replayed steps must not be recorded twice"
 
 
 def test_sigkill_between_checkpoint_write_and_rename_keeps_the_previous_checkpoint(

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, load_pretrained, read_checkpoint
+from videovit.checkpoint import CheckpointError, load_checkpoint_contents, read_checkpoint
 from videovit.checkpoint.loading import CLASSIFIER_PREFIXES
 from videovit.checkpoint.reading import detect_layout
 from videovit.config import ConfigError, get_defaults, load_config, validate_config
@@ -78,7 +78,7 @@ def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] =
         raise CheckpointError(f"{checkpoint} was trained on {len(class_names)} classes but MODEL.NUM_CLASSES is "
                               f"{cfg.MODEL.NUM_CLASSES}; use the config the checkpoint was trained with")
     model = build_model(cfg)
-    report = load_pretrained(model, checkpoint, checkpoint_type="videovit", log=log)
+    report = load_checkpoint_contents(model, contents, checkpoint, checkpoint_type="videovit", log=log)
     fresh = [key for key in report.new if key.startswith(CLASSIFIER_PREFIXES)]
     if fresh:
         raise CheckpointError(f"{checkpoint} has no trained classifier for this model ({', '.join(fresh)} would be "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -32,7 +32,15 @@ def load_pretrained(model: nn.Module, path: str | Path, checkpoint_type: str = "
     Raises ``CheckpointError`` for a wrong-family file, or for missing or mismatched non-classifier
     weights unless ``allow_partial``.
     """
-    obj = read_checkpoint(path, trust=trust)
+    return load_checkpoint_contents(model, read_checkpoint(path, trust=trust), path, checkpoint_type,
+                                    allow_partial, log)
+
+
+def load_checkpoint_contents(model: nn.Module, obj: Any, path: str | Path, checkpoint_type: str = "auto",
+                             allow_partial: bool = False,
+                             log: Callable[[str], None] | None = None) -> LoadReport:
+    """``load_pretrained`` for a file already read with ``read_checkpoint`` (``path`` names it in
+    messages), so callers that inspect the file first do not read it twice."""
     layout = detect_layout(obj, path) if checkpoint_type == "auto" else checkpoint_type
     state = extract_state_dict(obj, layout, path)
     family = detect_family(state)

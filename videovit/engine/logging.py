@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,11 +64,29 @@ class StatsWriter:
     def __init__(self, output_dir: str | Path, active: bool, tensorboard: bool) -> None:
         self.active = active
         self.path = Path(output_dir) / STATS_FILE
-        self._board = None
-        if active and tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        self._board_dir = Path(output_dir) / "tensorboard" if active and tensorboard else None
+        self._board = self._open_board() if self._board_dir is not None else None
 
-            self._board = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
+    def _open_board(self, purge_step: int | None = None) -> Any:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(log_dir=str(self._board_dir), purge_step=purge_step)
+
+    def rewind(self, step: int) -> None:
+        """Forget the records after global ``step``: a resumed run replays those steps and writes
+        them again, so each step keeps one record (JSON lines and TensorBoard alike)."""
+        if not self.active:
+            return
+        if self.path.is_file():
+            lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = [line for line in lines if _record_step(line) <= step]
+            if len(kept) < len(lines):
+                partial = self.path.with_name(self.path.name + ".partial")
+                partial.write_text("".join(kept), encoding="utf-8")
+                os.replace(partial, self.path)
+        if self._board is not None:
+            self._board.close()
+            self._board = self._open_board(purge_step=step + 1)
 
     def write(self, kind: str, stats: dict[str, Any], step: int) -> None:
         """Record ``stats`` of ``kind`` (e.g. "train", "train_epoch", "val") at global ``step``."""
@@ -86,6 +105,15 @@ class StatsWriter:
         if self._board is not None:
             self._board.close()
             self._board = None
+
+
+def _record_step(line: str) -> float:
+    """The global step of a stats.jsonl line; a torn last line (killed mid-write) counts as after
+    every step, so that rewinding drops it."""
+    try:
+        return json.loads(line)["global_step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _json_default(value: Any) -> Any:
