@@ -53,7 +53,7 @@ def train(cfg: CfgNode, ctx: DistContext, stats: StatsWriter, log: logging.Logge
         within = (f", {state.epoch_step} of {steps_per_epoch} steps into epoch {state.epoch + 1}: continuing "
                   f"with its next batch" if state.epoch_step else "")
         log.info(f"resuming from {resume[0]} at epoch {state.epoch} step {state.global_step}{within}")
-        stats.rewind(state.global_step)
+    stats.rewind(state.global_step)  # steps past the checkpoint (or all, without one) are run again
     wrap_distributed(parts, ctx)
 
     if state.epoch >= cfg.TRAIN.EPOCHS:
