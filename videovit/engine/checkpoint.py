@@ -25,7 +25,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from videovit.checkpoint import CheckpointError
 CHECKPOINT_SUBDIR = "checkpoints"
 LATEST_NAME = "checkpoint_latest.pyth"
 _PERIODIC = re.compile(r"checkpoint_epoch_(\d+)\.pyth$")
-_UNFINISHED_PATTERN = ".*.tmp"  # temporary names used by atomic_save and _link_or_copy
+_UNFINISHED_PATTERN = ".*.tmp"  # temporary names used by atomic_write and _link_or_copy
 
 
 def periodic_name(epoch: int) -> str:
@@ -84,12 +84,18 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- files
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """``torch.save`` ``payload`` to ``path`` through ``atomic_write``."""
+    atomic_write(path, lambda stream: torch.save(payload, stream))
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write`` into a temporary file in ``path``'s folder, fsync, then rename over ``path``: readers
+    see the old file or the new one, never a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with temp.open("wb") as stream:
-            torch.save(payload, stream)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)

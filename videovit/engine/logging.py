@@ -12,11 +12,12 @@ import datetime
 import json
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from videovit.engine.checkpoint import atomic_write
 
 LOGGER_NAME = "videovit"
 LOG_FILE = "log.txt"
@@ -81,9 +82,7 @@ class StatsWriter:
             lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
             kept = [line for line in lines if _record_step(line) <= step]
             if len(kept) < len(lines):
-                partial = self.path.with_name(self.path.name + ".partial")
-                partial.write_text("".join(kept), encoding="utf-8")
-                os.replace(partial, self.path)
+                atomic_write(self.path, lambda stream: stream.write("".join(kept).encode("utf-8")))
         if self._board is not None:
             self._board.close()
             self._board = self._open_board(purge_step=step + 1)
