@@ -81,7 +81,8 @@ def _table_rows(out: str, first_cell: str) -> list[list[str]]:
 def test_benchmark_cli_prints_finite_positive_numbers(capsys) -> None:
     main = runpy.run_path(str(REPO_ROOT / "tools" / "benchmark.py"))["main"]
     assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
-                 "DATA.NUM_FRAMES", "2", "DATA.TRAIN_CROP_SIZE", "56", "DATA.TEST_CROP_SIZE", "56",
+                 "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[56, 64]", "DATA.TRAIN_CROP_SIZE", "56",
+                 "DATA.TEST_SCALE", "64", "DATA.TEST_CROP_SIZE", "56",
                  "MODEL.WINDOW_SIZE", "7",  # the hand-checked attention figures below are for M = 7
                  "--iters", "2", "--warmup", "1", "--threads", "1", "--attention-sizes", "56"]) == 0
     out = capsys.readouterr().out

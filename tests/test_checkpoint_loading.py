@@ -151,6 +151,23 @@ def test_inflation_copies_host_attention_into_temporal_attention(tmp_path: Path)
     assert dst[f"{transformer}.temporal.fc.weight"].abs().max() == 0
 
 
+@pytest.mark.parametrize("name,tiny", [("regionvit_ti", TINY_REGIONVIT), ("volo_d1", TINY_VOLO)])
+def test_time_embedding_init_std_survives_inflation_and_zero_stays_the_default(tmp_path: Path, name, tiny):
+    """MODEL.TIME_EMBED_INIT_STD: the loader leaves the time embeddings as the model drew them."""
+    image = videovit.create_model(name, num_frames=1, num_classes=10, **tiny)
+    path = write_layout(image.state_dict(), "safetensors", tmp_path)
+    embeddings = {}
+    for std in (0.0, 0.5):
+        video = videovit.create_model(name, num_frames=8, num_classes=10, time_embed_init_std=std, **tiny)
+        load_pretrained(video, path, log=lambda _: None)
+        embeddings[std] = [p.detach() for n, p in video.named_parameters() if n.startswith("time_embed")]
+    assert embeddings[0.0] and all(weight.abs().max() == 0 for weight in embeddings[0.0])
+    for weight in embeddings[0.5]:
+        assert 0.3 < weight.std() < 0.6 and weight.abs().max() <= 1.0  # truncated at 2 std
+    with pytest.raises(ValueError, match="init_std must be >= 0"):
+        videovit.create_model(name, num_frames=8, num_classes=10, time_embed_init_std=-1.0, **tiny)
+
+
 def test_head_is_replaced_when_the_class_count_differs(tmp_path: Path):
     image = videovit.create_model("regionvit_ti", num_frames=1, num_classes=1000, **TINY_REGIONVIT)
     path = write_layout(image.state_dict(), "regionvit_official", tmp_path)

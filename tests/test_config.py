@@ -37,9 +37,14 @@ def test_shipped_configs_load(path: Path):
     assert cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
 
 
-def test_demo_config_loads():
-    cfg = load_config([REPO / "configs/demo/synthetic_regionvit.yaml"])
-    assert cfg.MODEL.NUM_CLASSES == 8 and cfg.DATA.RANDOM_FLIP is False
+def test_demo_configs_load():
+    video = load_config([REPO / "configs/demo/synthetic_regionvit.yaml"])
+    assert video.MODEL.NUM_CLASSES == 8 and video.DATA.RANDOM_FLIP is False
+    assert video.TEST.NUM_SPATIAL_CROPS == 3 and video.MODEL.TIME_EMBED_INIT_STD == 0.5
+    image = load_config([REPO / "configs/demo/synthetic_regionvit.yaml",
+                         REPO / "configs/demo/synthetic_positions.yaml"])
+    assert image.MODEL.NUM_CLASSES == 9 and image.DATA.NUM_FRAMES == 1 and not image.TEST.ENABLE
+    assert image.MODEL.EMBED_DIMS == video.MODEL.EMBED_DIMS and image.OUTPUT_DIR != video.OUTPUT_DIR
 
 
 def test_files_merge_in_order_and_base_files_come_first(tmp_path: Path):
@@ -96,6 +101,7 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
 
 @pytest.mark.parametrize("overrides,expect", [
     (["DATA.NUM_FRAMES", "-8"], r"DATA.NUM_FRAMES = -8 must be >= 1"),
+    (["MODEL.TIME_EMBED_INIT_STD", "-0.5"], r"MODEL.TIME_EMBED_INIT_STD = -0.5 must be >= 0.0"),
     (["DATA.TEST_CROP_SIZE", "300"], r"TEST_CROP_SIZE = 300 is larger than DATA.TEST_SCALE"),
     (["DATA.TRAIN_CROP_SIZE", "300"], r"TRAIN_CROP_SIZE = 300 is larger than the smallest"),
     (["MODEL.NAME", "regionvit_xl"], r"unknown model 'regionvit_xl'.*Did you mean"),

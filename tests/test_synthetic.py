@@ -16,12 +16,16 @@ from videovit.data import probe_video, read_frames
 from videovit.data.synthetic import (
     CLASS_NAMES,
     CLASS_PAIRS,
+    GRID,
+    MOTIONS,
+    POSITION_NAMES,
     class_motion,
     encode_h264,
     forward_trajectory,
     generate_synthetic_kinetics,
     main,
     render_clip,
+    render_still,
 )
 
 SIZE, NUM_FRAMES, FPS = (64, 48), 8, 10
@@ -78,7 +82,8 @@ def test_annotation_files_follow_the_official_format(dataset: Path, shared_dir: 
         assert header == (official / name).read_text().splitlines()[0]
     assert "label" not in _rows(annotations / "test.csv")[0]
     raw_train = (annotations / "train.csv").read_text()
-    assert '\n"moving left to right",' in raw_train and "\ngrowing," in raw_train  # quoted only with spaces
+    first_row = _rows(annotations / "train.csv")[0]
+    assert f'\n"{first_row["label"]}",{first_row["youtube_id"]},' in raw_train  # quoted only with spaces
     ids = []
     for split, file_name in SPLIT_FILES.items():
         for row in _rows(annotations / file_name):
@@ -126,19 +131,13 @@ def test_second_class_of_a_pair_is_the_first_played_backwards(pair: tuple[str, s
 
 
 def _changing_quantity(class_index: int, clips: int) -> np.ndarray:
-    """(clips, T) per-frame value of what the class's motion changes: x, y, radius or angle."""
+    """(clips, T) per-frame position of the centre along the direction of the class's pair."""
     motion, backwards = class_motion(class_index)
     series = []
     for seed in range(clips):
         states = forward_trajectory(np.random.default_rng([seed, class_index]), motion, NUM_FRAMES, SIZE)
         states = states.reversed() if backwards else states
-        quantity = {
-            "horizontal": states.centres[:, 0],
-            "vertical": states.centres[:, 1],
-            "scale": states.radii,
-            "rotation": states.angles - states.angles.min(),  # orientation itself is uniform
-        }[motion]
-        series.append(quantity)
+        series.append(states.centres @ np.array(MOTIONS[motion]))
     return np.array(series)
 
 
@@ -174,3 +173,37 @@ def test_command_line_writes_the_dataset_and_refuses_a_used_root(tmp_path: Path)
     assert len(_rows(root / "annotations" / "validate.csv")) == 0
     with pytest.raises(FileExistsError, match="not empty"):
         main(args)
+
+
+def test_motion_clips_keep_the_whole_shape_in_frame_on_a_straight_path() -> None:
+    for class_index in range(len(CLASS_NAMES)):
+        motion, _ = class_motion(class_index)
+        for seed in range(50):
+            states = forward_trajectory(np.random.default_rng(seed), motion, NUM_FRAMES, SIZE)
+            low, high = states.centres - states.radii[:, None], states.centres + states.radii[:, None]
+            assert (low > -1.5).all() and (high < np.array(SIZE) + 1.5).all()  # 1.5: the jitter
+            travel = states.centres[-1] - states.centres[0]
+            across = travel - (travel @ np.array(MOTIONS[motion])) * np.array(MOTIONS[motion])
+            assert np.linalg.norm(travel) > 0.3 * min(SIZE) and np.linalg.norm(across) < 2.5
+
+
+def test_position_clips_hold_a_still_shape_in_the_named_cell(tmp_path: Path) -> None:
+    for cell, name in enumerate(POSITION_NAMES):
+        for seed in range(20):
+            frames, states = render_still(np.random.default_rng([seed, cell]), cell, 2, SIZE)
+            assert frames.shape == (2, SIZE[1], SIZE[0], 3)
+            cell_size = np.array(SIZE) / GRID
+            corner = np.array([cell % GRID, cell // GRID]) * cell_size
+            inside = (states.centres > corner - 1.5) & (states.centres < corner + cell_size + 1.5)
+            assert inside.all(), name  # 1.5: the jitter
+            assert np.ptp(states.centres, axis=0).max() < 3  # only the sub-pixel jitter
+    root = generate_synthetic_kinetics(tmp_path / "positions", 1, 0, 1, size=SIZE, num_frames=1, fps=FPS,
+                                       workers=1, task="position")
+    rows = _rows(root / "annotations" / "train.csv")
+    assert [row["label"] for row in rows] == list(POSITION_NAMES)
+    assert probe_video(_video_path(root, rows[0], "train")).num_frames == 1
+
+
+def test_unknown_task_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown task 'colour'"):
+        generate_synthetic_kinetics(tmp_path, 1, 0, 0, task="colour")

@@ -1,19 +1,25 @@
-"""The one-command demo: synthetic data, a small RegionViT trained and tested on CPU, a results table.
+"""The one-command demo: synthetic data, a small RegionViT pretrained on images and finetuned on
+video on CPU, a 3-crop test and a results table.
 
     python tools/run_demo.py [KEY VALUE ...]        (`make demo` runs it without arguments)
 
-1. writes the synthetic Kinetics-format dataset (videovit/data/synthetic.py: 8 motion classes in 4
-   pairs that only temporal order tells apart) under the parent of DATA.PATH_PREFIX
-   (data/synthetic_64px) unless it is already there;
-2. builds its list files into DATA.PATH_TO_DATA_DIR (output/demo/lists), with the test
-   list taken from the labelled test CSV;
-3. runs ``videovit.engine.run`` with configs/demo/synthetic_regionvit.yaml plus the KEY VALUE
-   overrides given, then prints video-level accuracy and, per class pair, how often the right
-   class of the pair scores higher than the other (50% = chance).
+1. writes the two synthetic Kinetics-format datasets of videovit/data/synthetic.py unless they are
+   there: "position" (still shapes in 9 grid cells) under data/synthetic_32px_positions and
+   "motion" (8 direction classes in 4 pairs that only temporal order tells apart) under
+   data/synthetic_32px; then builds their list files;
+2. image pretraining: configs/demo/synthetic_regionvit.yaml + synthetic_positions.yaml train the
+   model as a one-frame image model on the position task (output/demo_pretrain), standing in for
+   the IN1K checkpoint of a real run; a finished stage is resumed, i.e. skipped;
+3. video finetuning: ``videovit.engine.run`` with synthetic_regionvit.yaml plus the KEY VALUE
+   overrides given, starting from stage 2's checkpoint (inflated into the video model), then the
+   3-crop test; prints video-level accuracy and, per class pair, how often the right class of the
+   pair scores higher than the other (50% = chance).
 
 Overrides go to their own run folder (OUTPUT_DIR/<overrides>) unless OUTPUT_DIR is among them, so
 ``python tools/run_demo.py MODEL.TEMPORAL False`` (the frame-averaged image model, which should stay
-near chance within every pair) does not resume the temporal run. Run from the repository root.
+near chance within every pair) does not resume the temporal run; it reuses the pretrained image
+model. Overriding TRAIN.CHECKPOINT_FILE_PATH (e.g. with "") skips the pretraining stage. Run from
+the repository root.
 """
 from __future__ import annotations
 
@@ -23,31 +29,46 @@ import time
 from pathlib import Path
 
 import numpy as np
+from yacs.config import CfgNode
 
-from videovit.config import add_config_arguments, config_from_args
+from videovit.config import add_config_arguments, config_from_args, load_config
 from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
+from videovit.engine.checkpoint import CHECKPOINT_SUBDIR, LATEST_NAME
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
 from videovit.engine.loaders import DataSetupError
 from videovit.utils.cli import USER_ERRORS
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo" / "synthetic_regionvit.yaml"
-# Clips per class for train / val / test, frame size (W, H), frames per clip, fps, seed.
-DATA_SIZE = {"num_train_per_class": 128, "num_val_per_class": 4, "num_test_per_class": 16,
-             "size": (64, 64), "num_frames": 16, "fps": 25, "seed": 0}
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "demo"
+DEMO_CONFIG = CONFIG_DIR / "synthetic_regionvit.yaml"
+PRETRAIN_CONFIGS = (DEMO_CONFIG, CONFIG_DIR / "synthetic_positions.yaml")  # merged in this order
+# Per task: clips per class for train / val / test, frame size (W, H), frames per clip, fps, seed.
+DATA_SIZES = {
+    "motion": {"num_train_per_class": 512, "num_val_per_class": 4, "num_test_per_class": 32,
+               "size": (32, 32), "num_frames": 16, "fps": 25, "seed": 0},
+    "position": {"num_train_per_class": 512, "num_val_per_class": 8, "num_test_per_class": 1,
+                 "size": (32, 32), "num_frames": 1, "fps": 25, "seed": 0},
+}
 
 
-def ensure_dataset(root: Path) -> float:
-    """Generate the synthetic dataset under ``root`` unless its annotations are already there;
-    returns the seconds spent generating (0 when it was there)."""
-    if (root / "annotations" / "test_labels.csv").is_file():
-        print(f"using the synthetic dataset in {root}")
-        return 0.0
-    print(f"writing the synthetic dataset to {root} ...", flush=True)
-    start = time.perf_counter()
-    generate_synthetic_kinetics(root, workers=2, **DATA_SIZE)
-    return time.perf_counter() - start
+def prepare_data(cfg: CfgNode, task: str) -> float:
+    """Generate ``task``'s dataset under the parent of DATA.PATH_PREFIX unless its annotations are
+    there, and build its lists into DATA.PATH_TO_DATA_DIR; returns the seconds spent generating."""
+    root = Path(cfg.DATA.PATH_PREFIX).parent
+    annotations = root / "annotations"
+    seconds = 0.0
+    if (annotations / "test_labels.csv").is_file():
+        print(f"using the synthetic {task} dataset in {root}")
+    else:
+        print(f"writing the synthetic {task} dataset to {root} ...", flush=True)
+        start = time.perf_counter()
+        generate_synthetic_kinetics(root, workers=2, task=task, **DATA_SIZES[task])
+        seconds = time.perf_counter() - start
+    report = build_k400_lists(annotations, cfg.DATA.PATH_PREFIX, Path(cfg.DATA.PATH_TO_DATA_DIR),
+                              labelled_test_csv=annotations / "test_labels.csv")
+    print(report.summary(), flush=True)
+    return seconds
 
 
 def demo_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -59,10 +80,20 @@ def demo_arguments(argv: list[str] | None) -> argparse.Namespace:
     if not args.cfg:
         args.cfg = [str(DEMO_CONFIG)]
         if overrides and "OUTPUT_DIR" not in overrides[0::2]:
-            base = config_from_args(argparse.Namespace(cfg=args.cfg, overrides=[], opts=[])).OUTPUT_DIR
+            base = load_config([DEMO_CONFIG]).OUTPUT_DIR
             name = "_".join(f"{key}={value}" for key, value in zip(overrides[0::2], overrides[1::2]))
             args.opts = list(args.opts) + ["OUTPUT_DIR", str(Path(base) / name.replace("/", "-"))]
     return args
+
+
+def pretrain_image_model() -> tuple[Path, float]:
+    """Stage 2: the position-task image model (trained unless finished before); returns its
+    checkpoint and the seconds spent generating its data."""
+    cfg = load_config(PRETRAIN_CONFIGS)
+    generation = prepare_data(cfg, "position")
+    print(f"image pretraining on the position task -> {cfg.OUTPUT_DIR}", flush=True)
+    run(cfg)
+    return Path(cfg.OUTPUT_DIR) / CHECKPOINT_SUBDIR / LATEST_NAME, generation
 
 
 def pair_report(output_dir: Path, test_list: Path, classes_file: Path) -> str:
@@ -78,22 +109,24 @@ def pair_report(output_dir: Path, test_list: Path, classes_file: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate data if needed, build lists, train and test, print the results; 2 on user errors."""
+    """Generate data if needed, pretrain, finetune and test, print the results; 2 on user errors."""
     start = time.perf_counter()
     try:
-        cfg = config_from_args(demo_arguments(argv))
-        generation = ensure_dataset(Path(cfg.DATA.PATH_PREFIX).parent)
-        lists_dir = Path(cfg.DATA.PATH_TO_DATA_DIR)
-        annotations = Path(cfg.DATA.PATH_PREFIX).parent / "annotations"
-        report = build_k400_lists(annotations, cfg.DATA.PATH_PREFIX, lists_dir,
-                                  labelled_test_csv=annotations / "test_labels.csv")
-        print(report.summary(), flush=True)
+        args = demo_arguments(argv)
+        overrides = list(args.overrides) + list(args.opts)
+        generation = 0.0
+        if "TRAIN.CHECKPOINT_FILE_PATH" not in overrides[0::2]:
+            checkpoint, generation = pretrain_image_model()
+            args.overrides = ["TRAIN.CHECKPOINT_FILE_PATH", str(checkpoint)] + list(args.overrides)
+        cfg = config_from_args(args)
+        generation += prepare_data(cfg, "motion")
         metrics = run(cfg)
     except USER_ERRORS + (DataSetupError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if metrics is None:
         return 0
+    lists_dir = Path(cfg.DATA.PATH_TO_DATA_DIR)
     pairs = pair_report(Path(cfg.OUTPUT_DIR), lists_dir / f"{cfg.TEST.SPLIT}.csv", lists_dir / "classes.txt")
     print(f"\nsynthetic demo ({'with' if cfg.MODEL.TEMPORAL else 'WITHOUT'} temporal layers), "
           f"results in {cfg.OUTPUT_DIR}\n{format_metrics_table(metrics)}\n"

@@ -26,7 +26,7 @@ class LoadReport:
         groups = [("loaded", self.loaded, "copied as they are"),
                   ("inflated", self.inflated, "temporal weights initialised from their host block"),
                   ("resized", self.resized, "interpolated to the model's geometry"),
-                  ("new", self.new, "initialised by the model (classifier or zero-init temporal)"),
+                  ("new", self.new, "initialised by the model (classifier, temporal fc, time embedding)"),
                   ("missing", self.missing, "not in the checkpoint; left at random init"),
                   ("mismatched", self.mismatched, "shape differs; left at random init"),
                   ("unused", self.unused, "in the checkpoint but not in the model")]

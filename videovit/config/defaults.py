@@ -18,6 +18,10 @@ _C.MODEL.NAME = "regionvit_s"
 _C.MODEL.NUM_CLASSES = 400
 # Insert the divided space-time temporal layers and the time embedding (False: frame-averaged image model).
 _C.MODEL.TEMPORAL = True
+# Std of the time embedding's initial values. 0 (MODELS.md): zero, so an inflated image checkpoint
+# starts as the frame-averaged image model. The demo uses 0.5: with zero, its small model trained
+# on little data did not pick up frame order within the 10-minute budget.
+_C.MODEL.TIME_EMBED_INIT_STD = 0.0
 # Stochastic depth rate at the last block (linear from 0 over the blocks).
 _C.MODEL.DROP_PATH_RATE = 0.1
 # Dropout before the classifier.

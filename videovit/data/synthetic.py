@@ -1,15 +1,25 @@
-"""The embedded default dataset: synthetic clips in the exact on-disk layout of Kinetics-400.
+"""The embedded default data: synthetic clips in the exact on-disk layout of Kinetics-400.
 
-Eight classes in four pairs that only temporal order tells apart: "moving left to right" / "moving
-right to left", "moving top to bottom" / "moving bottom to top", "growing" / "shrinking",
-"rotating clockwise" / "rotating counter-clockwise". Each clip renders a random irregular polygon
-(colour, size, speed, start point) over a random textured background, with a static distractor
-shape and per-frame noise. Both classes of a pair draw their parameters from the same distribution
-and render the same forward motion; the second class plays it backwards. A time-reversed clip of
-one class is therefore a valid clip of the other, the *set* of frames has the same distribution in
-both, and a per-frame image model cannot beat chance within a pair. x264 runs with equal quality for
-I, P and B frames and without its macroblock tree, so that compression does not mark which end of
-the clip came first.
+Two tasks share one renderer (a random irregular polygon of random colour and size over a random
+low-contrast textured background, with per-frame noise):
+
+* ``motion`` (the demo's video task): eight classes in four pairs that only temporal order tells
+  apart, a shape moving in a straight line left to right / right to left, top to bottom / bottom
+  to top and along both diagonals, at a random speed from a random start. Both classes of a pair
+  draw their parameters from the same distribution and render the same forward motion; the second
+  class plays it backwards. A time-reversed clip of one class is therefore a valid clip of the
+  other, the *set* of frames has the same distribution in both, and a per-frame image model cannot
+  beat chance within a pair.
+* ``position`` (the demo's image pretraining task, standing in for ImageNet): nine classes, a still
+  shape whose centre lies in one cell of a 3x3 grid. It teaches the 2-D layers to find the shape
+  that the temporal layers then follow.
+
+Backgrounds are centred on the ImageNet mean colour with a small random tint and a low-contrast
+texture, and there is one shape: measured on the demo model, backgrounds of any base colour (40-215)
+with a high-contrast texture kept it at chance on both tasks for the whole 10-minute budget, and a
+second, static shape would make the position task ambiguous. x264 runs with equal quality for I,
+P and B frames and without its macroblock tree, so that compression does not mark which end of the
+clip came first.
 
 Layout written under ``root`` (that of the official crawler, so the same list builder and loader
 run on it)::
@@ -33,7 +43,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,17 +55,28 @@ import numpy as np
 CLASS_PAIRS = (
     ("moving left to right", "moving right to left"),
     ("moving top to bottom", "moving bottom to top"),
-    ("growing", "shrinking"),
-    ("rotating clockwise", "rotating counter-clockwise"),
+    ("moving top-left to bottom-right", "moving bottom-right to top-left"),
+    ("moving top-right to bottom-left", "moving bottom-left to top-right"),
 )
 CLASS_NAMES = tuple(name for pair in CLASS_PAIRS for name in pair)
-MOTIONS = ("horizontal", "vertical", "scale", "rotation")  # forward motion of each pair
+# Forward motion of each pair: its unit direction on screen (x right, y down).
+MOTIONS = {
+    "horizontal": (1.0, 0.0),
+    "vertical": (0.0, 1.0),
+    "diagonal": (math.sqrt(0.5), math.sqrt(0.5)),
+    "antidiagonal": (-math.sqrt(0.5), math.sqrt(0.5)),
+}
+GRID = 3  # the position task's cells per side
+POSITION_NAMES = tuple(f"shape in the {row} {column}" for row in ("top", "middle", "bottom")
+                       for column in ("left", "centre", "right"))
+TASK_CLASSES = {"motion": CLASS_NAMES, "position": POSITION_NAMES}
 
 # Official split name (the "split" column and the video folder) -> annotation file.
 SPLIT_FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
 LABELLED_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
 YOUTUBE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _SUPERSAMPLING = 3  # sub-pixel samples per axis for anti-aliased shape edges
+_IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
 # x264: equal quantiser for I, P and B frames and no macroblock tree (which spends bits by where a
 # frame sits in the reference chain), so compression does not reveal where a clip starts. The
 # macroblock tree also made the output depend on what the process had encoded before (1 to 5 of
@@ -80,42 +101,52 @@ def class_motion(class_index: int) -> tuple[str, bool]:
     """(forward motion of the class's pair, whether the class plays it backwards)."""
     if not 0 <= class_index < len(CLASS_NAMES):
         raise ValueError(f"class index {class_index} out of range 0..{len(CLASS_NAMES) - 1}")
-    return MOTIONS[class_index // 2], bool(class_index % 2)
+    return tuple(MOTIONS)[class_index // 2], bool(class_index % 2)
 
 
-def _fixed_centre(rng: np.random.Generator, size: tuple[int, int], margin: float, frames: int) -> np.ndarray:
-    """(T, 2) copies of one random centre at least ``margin`` pixels inside the frame."""
-    centre = [rng.uniform(margin, size[0] - margin), rng.uniform(margin, size[1] - margin)]
-    return np.tile(centre, (frames, 1))
+def _shape_radius(rng: np.random.Generator, size: tuple[int, int]) -> float:
+    return rng.uniform(0.10, 0.16) * min(size)
+
+
+def _jitter(rng: np.random.Generator, num_frames: int) -> np.ndarray:
+    """(T, 2) i.i.d. sub-pixel wobble of the centre: alike forwards and backwards."""
+    return rng.normal(0.0, 0.4, (num_frames, 2))
 
 
 def forward_trajectory(
     rng: np.random.Generator, motion: str, num_frames: int, size: tuple[int, int]
 ) -> Trajectory:
-    """Random shape states for the forward ``motion``; no parameter depends on the class."""
-    short = min(size)
-    t = np.linspace(0.0, 1.0, num_frames)
-    jitter = rng.normal(0.0, 0.4, (num_frames, 2))  # i.i.d. per frame: alike forwards and backwards
-    radius = rng.uniform(0.10, 0.16) * short
-    radii = np.full(num_frames, radius)
+    """A straight path along the forward ``motion`` at a random speed from a random start that keeps
+    the whole shape in frame; no parameter depends on the class."""
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; choose one of {tuple(MOTIONS)}")
+    direction = np.array(MOTIONS[motion])
+    radius = _shape_radius(rng, size)
+    room = min((side - 2 * radius - 1) / abs(step) for side, step in zip(size, direction) if step)
+    travel = min(rng.uniform(0.4, 0.65) * min(size), room)
+    span = travel * np.abs(direction)
+    low = np.array([rng.uniform(radius, side - radius - extent) for side, extent in zip(size, span)])
+    start = np.where(direction >= 0, low, low + span)
+    t = np.linspace(0.0, 1.0, num_frames)[:, None]
+    centres = start + travel * t * direction
     angles = np.full(num_frames, rng.uniform(0, 2 * math.pi))
-    if motion in ("horizontal", "vertical"):
-        axis = 0 if motion == "horizontal" else 1
-        along, across = size[axis], size[1 - axis]
-        travel = min(rng.uniform(0.35, 0.6) * along, along - 2 * radius - 1)
-        centres = np.empty((num_frames, 2))
-        centres[:, axis] = rng.uniform(radius, along - radius - travel) + travel * t
-        centres[:, 1 - axis] = rng.uniform(radius, across - radius)
-    elif motion == "scale":
-        radii = rng.uniform(0.05, 0.08) * short * rng.uniform(2.2, 3.2) ** t
-        centres = _fixed_centre(rng, size, radii[-1], num_frames)
-    elif motion == "rotation":
-        step = math.radians(rng.uniform(5.0, 12.0))  # clockwise on screen (y points down)
-        angles = angles + step * np.arange(num_frames)
-        centres = _fixed_centre(rng, size, radius, num_frames)
-    else:
-        raise ValueError(f"unknown motion {motion!r}; choose one of {MOTIONS}")
-    return Trajectory(centres=centres + jitter, radii=radii, angles=angles)
+    return Trajectory(centres + _jitter(rng, num_frames), np.full(num_frames, radius), angles)
+
+
+def still_trajectory(
+    rng: np.random.Generator, cell: int, num_frames: int, size: tuple[int, int]
+) -> Trajectory:
+    """A shape resting with its centre in ``cell`` of the 3x3 grid (row-major), the whole shape in frame."""
+    if not 0 <= cell < GRID * GRID:
+        raise ValueError(f"cell {cell} out of range 0..{GRID * GRID - 1}")
+    radius = _shape_radius(rng, size)
+    centre = []
+    for side, index in zip(size, (cell % GRID, cell // GRID)):
+        low, high = max(index * side / GRID, radius), min((index + 1) * side / GRID, side - radius)
+        centre.append(rng.uniform(low, high))
+    centres = np.tile(centre, (num_frames, 1)) + _jitter(rng, num_frames)
+    angles = np.full(num_frames, rng.uniform(0, 2 * math.pi))
+    return Trajectory(centres, np.full(num_frames, radius), angles)
 
 
 def _irregular_polygon(rng: np.random.Generator) -> np.ndarray:
@@ -165,16 +196,18 @@ def _upsample_bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _textured_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) float background: a base colour, random gratings and smooth blotches."""
+    """(H, W, 3) float background: the ImageNet mean colour with a random tint of up to 20 levels,
+    one to three random gratings of up to 8 levels and smooth blotches (std 6)."""
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.tile(rng.uniform(40, 215, 3).astype(np.float32), (height, width, 1))
+    base = _IMAGENET_MEAN_RGB + rng.uniform(-20, 20, 3).astype(np.float32)
+    image = np.tile(base, (height, width, 1))
     for _ in range(int(rng.integers(1, 4))):
         frequency, direction = rng.uniform(0.05, 0.4), rng.uniform(0, math.pi)
         phase = rng.uniform(0, 2 * math.pi)
         wave = np.sin(frequency * (xx * math.cos(direction) + yy * math.sin(direction)) + phase)
-        image += wave[..., None] * rng.uniform(-25, 25, 3).astype(np.float32)
-    return image + _upsample_bilinear(rng.normal(0, 20, (4, 4, 3)), height, width).astype(np.float32)
+        image += wave[..., None] * rng.uniform(-8, 8, 3).astype(np.float32)
+    return image + _upsample_bilinear(rng.normal(0, 6, (4, 4, 3)), height, width).astype(np.float32)
 
 
 def _contrasting_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
@@ -192,26 +225,40 @@ def _paint(image: np.ndarray, outline: np.ndarray, colour: np.ndarray) -> np.nda
     return image + alpha * (colour - image)
 
 
-def render_clip(
-    rng: np.random.Generator, class_index: int, num_frames: int, size: tuple[int, int]
-) -> tuple[np.ndarray, Trajectory]:
-    """(T, H, W, 3) uint8 frames of one clip of ``class_index`` and the shape's per-frame states."""
-    motion, backwards = class_motion(class_index)
+def _render(rng: np.random.Generator, states_for: Callable[[np.random.Generator], Trajectory],
+            num_frames: int, size: tuple[int, int]) -> tuple[np.ndarray, Trajectory]:
+    """(T, H, W, 3) uint8 frames of a random shape over a random background following ``states_for``."""
     background = _textured_background(rng, size)
-    distractor_radius = rng.uniform(0.05, 0.1) * min(size)
-    distractor = _place(_irregular_polygon(rng), rng.uniform(0, 1, 2) * size, distractor_radius, 0)
-    background = _paint(background, distractor, _contrasting_colour(rng, background))
     shape, colour = _irregular_polygon(rng), _contrasting_colour(rng, background)
-    states = forward_trajectory(rng, motion, num_frames, size)
-    noise_level = rng.uniform(2.0, 7.0)
+    states = states_for(rng)
+    noise_level = rng.uniform(1.0, 3.0)
     frames = np.empty((num_frames, size[1], size[0], 3), dtype=np.uint8)
     for i in range(num_frames):
         outline = _place(shape, states.centres[i], states.radii[i], states.angles[i])
         frame = _paint(background, outline, colour) + rng.normal(0, noise_level, background.shape)
         frames[i] = np.clip(frame, 0, 255).round()
+    return frames, states
+
+
+def render_clip(
+    rng: np.random.Generator, class_index: int, num_frames: int, size: tuple[int, int]
+) -> tuple[np.ndarray, Trajectory]:
+    """(T, H, W, 3) uint8 frames of one motion clip of ``class_index`` and the shape's per-frame states."""
+    motion, backwards = class_motion(class_index)
+    frames, states = _render(rng, lambda r: forward_trajectory(r, motion, num_frames, size), num_frames, size)
     if backwards:
         return frames[::-1].copy(), states.reversed()
     return frames, states
+
+
+def render_still(
+    rng: np.random.Generator, class_index: int, num_frames: int, size: tuple[int, int]
+) -> tuple[np.ndarray, Trajectory]:
+    """(T, H, W, 3) uint8 frames of one position clip: a resting shape centred in cell ``class_index``."""
+    return _render(rng, lambda r: still_trajectory(r, class_index, num_frames, size), num_frames, size)
+
+
+RENDERERS = {"motion": render_clip, "position": render_still}
 
 
 def encode_h264(frames: np.ndarray, path: Path, fps: int) -> None:
@@ -239,15 +286,11 @@ class ClipRecord:
 
     split: str
     class_index: int
+    label: str  # class name, as in the official CSV's label column
     clip_number: int
     youtube_id: str
     time_start: int
     time_end: int
-
-    @property
-    def label(self) -> str:
-        """Class name, as in the official CSV's label column."""
-        return CLASS_NAMES[self.class_index]
 
     def relative_path(self) -> Path:
         """Path under ``root/videos``: ``<split>/<label>/<file>`` (train, val) or ``test/<file>``."""
@@ -261,7 +304,8 @@ class ClipRecord:
         return (self.label, self.youtube_id, self.time_start, self.time_end, self.split)
 
 
-def _plan_records(counts: dict[str, int], num_frames: int, fps: int, seed: int) -> list[ClipRecord]:
+def _plan_records(counts: dict[str, int], class_names: Sequence[str], num_frames: int, fps: int,
+                  seed: int) -> list[ClipRecord]:
     """Every clip's identity, drawn from one seeded generator in a fixed order (unique ids)."""
     rng = np.random.default_rng([seed, 400])
     alphabet = list(YOUTUBE_ID_ALPHABET)
@@ -269,7 +313,7 @@ def _plan_records(counts: dict[str, int], num_frames: int, fps: int, seed: int) 
     used: set[str] = set()
     records = []
     for split, per_class in counts.items():
-        for class_index in range(len(CLASS_NAMES)):
+        for class_index, label in enumerate(class_names):
             for clip_number in range(per_class):
                 youtube_id = ""
                 while not youtube_id or youtube_id in used:
@@ -277,7 +321,7 @@ def _plan_records(counts: dict[str, int], num_frames: int, fps: int, seed: int) 
                 used.add(youtube_id)
                 start = int(rng.integers(0, 290))
                 end = start + duration
-                records.append(ClipRecord(split, class_index, clip_number, youtube_id, start, end))
+                records.append(ClipRecord(split, class_index, label, clip_number, youtube_id, start, end))
     return records
 
 
@@ -287,6 +331,7 @@ class _ClipJob:
 
     path: Path
     seed: tuple[int, ...]
+    task: str
     class_index: int
     num_frames: int
     size: tuple[int, int]
@@ -295,7 +340,8 @@ class _ClipJob:
 
 def _make_clip(job: _ClipJob) -> None:
     """Render and encode one clip (runs in a worker process)."""
-    frames, _ = render_clip(np.random.default_rng(job.seed), job.class_index, job.num_frames, job.size)
+    render = RENDERERS[job.task]
+    frames, _ = render(np.random.default_rng(job.seed), job.class_index, job.num_frames, job.size)
     encode_h264(frames, job.path, job.fps)
 
 
@@ -333,19 +379,23 @@ def generate_synthetic_kinetics(
     fps: int = 25,
     seed: int = 0,
     workers: int = 2,
+    task: str = "motion",
 ) -> Path:
-    """Write the synthetic dataset under ``root`` (layout in the module docstring); return ``root``.
+    """Write the synthetic dataset of ``task`` ("motion" or "position") under ``root`` (layout in
+    the module docstring); return ``root``.
 
     ``size`` is (width, height), both even; ``workers`` processes render and encode in parallel.
     ``root`` must not already hold videos or annotations.
     """
+    if task not in TASK_CLASSES:
+        raise ValueError(f"unknown task {task!r}; choose one of {tuple(TASK_CLASSES)}")
     root = Path(root)
     counts = {"train": num_train_per_class, "val": num_val_per_class, "test": num_test_per_class}
     if min(counts.values()) < 0 or max(counts.values()) == 0:
         raise ValueError(f"clip counts per class must be >= 0 and not all 0, got {counts}")
-    if num_frames < 2 or fps < 1 or workers < 1:
+    if num_frames < 1 or fps < 1 or workers < 1:
         raise ValueError(
-            f"need num_frames >= 2, fps >= 1 and workers >= 1; got {num_frames}, {fps}, {workers}"
+            f"need num_frames >= 1, fps >= 1 and workers >= 1; got {num_frames}, {fps}, {workers}"
         )
     for existing in (root / "videos", root / "annotations"):
         if existing.exists() and any(existing.iterdir()):
@@ -353,13 +403,15 @@ def generate_synthetic_kinetics(
                 f"{existing} is not empty: choose another root, or delete it (an interrupted run leaves "
                 "videos without annotations) and run again"
             )
-    records = _plan_records(counts, num_frames, fps, seed)
+    records = _plan_records(counts, TASK_CLASSES[task], num_frames, fps, seed)
     jobs = []
+    task_index = list(TASK_CLASSES).index(task)  # the tasks draw different shapes and backgrounds
     for record in records:
         path = root / "videos" / record.relative_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        clip_seed = (seed, list(SPLIT_FILES).index(record.split), record.class_index, record.clip_number)
-        jobs.append(_ClipJob(path, clip_seed, record.class_index, num_frames, (size[0], size[1]), fps))
+        clip_seed = (seed, task_index, list(SPLIT_FILES).index(record.split), record.class_index,
+                     record.clip_number)
+        jobs.append(_ClipJob(path, clip_seed, task, record.class_index, num_frames, (size[0], size[1]), fps))
     if workers == 1:
         for job in jobs:
             _make_clip(job)
@@ -374,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     """Command line of ``tools/make_synthetic_data.py``."""
     parser = argparse.ArgumentParser(description="Write the synthetic Kinetics-format dataset.")
     parser.add_argument("--root", type=Path, default=Path("data/synthetic"), help="output folder (empty)")
+    parser.add_argument("--task", choices=tuple(TASK_CLASSES), default="motion",
+                        help="motion: 8 direction classes (video); position: 9 grid cells (images)")
     parser.add_argument("--train-per-class", type=int, default=30, help="training clips per class")
     parser.add_argument("--val-per-class", type=int, default=8, help="validation clips per class")
     parser.add_argument("--test-per-class", type=int, default=8, help="test clips per class")
@@ -387,8 +441,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     root = generate_synthetic_kinetics(
         args.root, args.train_per_class, args.val_per_class, args.test_per_class,
         size=(args.size[0], args.size[1]), num_frames=args.frames, fps=args.fps, seed=args.seed,
-        workers=args.workers,
+        workers=args.workers, task=args.task,
     )
-    print(f"wrote {len(CLASS_NAMES)} classes x ({args.train_per_class} train, {args.val_per_class} val, "
-          f"{args.test_per_class} test) clips to {root}")
+    print(f"wrote {len(TASK_CLASSES[args.task])} {args.task} classes x ({args.train_per_class} train, "
+          f"{args.val_per_class} val, {args.test_per_class} test) clips to {root}")
     return root

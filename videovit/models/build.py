@@ -17,6 +17,7 @@ def architecture_overrides(cfg: CfgNode) -> dict[str, Any]:
         "drop_path_rate": m.DROP_PATH_RATE,
         "drop_rate": m.DROPOUT_RATE,
         "act_checkpoint": m.ACT_CHECKPOINT,
+        "time_embed_init_std": m.TIME_EMBED_INIT_STD,
     }
     optional = {"embed_dims": list(m.EMBED_DIMS), "depths": list(m.DEPTHS),
                 "num_heads": list(m.NUM_HEADS)}

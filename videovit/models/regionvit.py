@@ -51,6 +51,7 @@ class RegionViTConfig:
     drop_rate: float = 0.0                              # dropout before the classifier
     act_checkpoint: bool = False                        # recompute each block in the backward pass
     temporal: bool | None = None                        # None: temporal layers iff num_frames > 1
+    time_embed_init_std: float = 0.0                    # 0: zero time embedding (MODELS.md)
 
     def __post_init__(self) -> None:
         for name in ("embed_dims", "depths", "num_heads"):
@@ -439,7 +440,8 @@ class RegionViT(nn.Module):
 
         self.patch_embed = LocalTokenizer(dims[0], config.stem)
         self.regional_embed = RegionalTokenizer(dims[0], LOCAL_STRIDE * config.window_size)
-        self.time_embed = TimeEmbedding(num_frames, dims[0]) if self.temporal else None
+        self.time_embed = (TimeEmbedding(num_frames, dims[0], config.time_embed_init_std)
+                           if self.temporal else None)
         rates = linear_drop_path_rates(config.drop_path_rate, sum(depths))
         self.layers = nn.ModuleList()
         for stage, depth in enumerate(depths):

@@ -58,12 +58,21 @@ def drop_path_per_clip(x: torch.Tensor, rate: float, training: bool) -> torch.Te
 
 
 class TimeEmbedding(nn.Module):
-    """Learned per-frame embedding, zero-initialised, added to ``(B*T, *sites, C)`` tokens."""
+    """Learned per-frame embedding added to ``(B*T, *sites, C)`` tokens.
 
-    def __init__(self, num_frames: int, dim: int) -> None:
+    Zero-initialised by default (MODELS.md), so an inflated image model keeps its function. A
+    positive ``init_std`` draws it from a truncated normal instead: frames then differ from the first
+    step, which a from-scratch or small-data run may need to find frame order at all (the demo).
+    """
+
+    def __init__(self, num_frames: int, dim: int, init_std: float = 0.0) -> None:
         super().__init__()
+        if init_std < 0:
+            raise ValueError(f"time embedding init_std must be >= 0, got {init_std}")
         self.num_frames = num_frames
         self.weight = nn.Parameter(torch.zeros(num_frames, dim))
+        if init_std > 0:
+            nn.init.trunc_normal_(self.weight, std=init_std, a=-2 * init_std, b=2 * init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, channels = self.weight.shape

@@ -58,8 +58,8 @@ VARIANTS: dict[str, VoloSpec] = {
                         mlp_ratio=4.0, stem_hidden_dim=128),
 }
 
-OVERRIDES = ("temporal", "drop_path_rate", "drop_rate", "act_checkpoint", "embed_dims", "depths",
-             "num_heads", "img_size", "mlp_ratio")
+OVERRIDES = ("temporal", "drop_path_rate", "drop_rate", "act_checkpoint", "time_embed_init_std",
+             "embed_dims", "depths", "num_heads", "img_size", "mlp_ratio")
 
 
 class ClipDropPath(nn.Module):
@@ -130,7 +130,8 @@ class VideoVOLO(nn.Module):
                  mlp_ratio: float = 3.0, stem_hidden_dim: int = 64, num_frames: int = 8,
                  num_classes: int = 400, temporal: bool | None = None,
                  img_size: int | tuple[int, int] = 224, drop_path_rate: float = 0.0,
-                 drop_rate: float = 0.0, act_checkpoint: bool = False) -> None:
+                 drop_rate: float = 0.0, act_checkpoint: bool = False,
+                 time_embed_init_std: float = 0.0) -> None:
         super().__init__()
         depths, embed_dims, num_heads = tuple(depths), tuple(embed_dims), tuple(num_heads)
         _check_architecture(depths, embed_dims, num_heads, num_frames, num_classes)
@@ -142,9 +143,10 @@ class VideoVOLO(nn.Module):
 
         self.patch_embed = PatchEmbed(stem_conv=True, stem_stride=2, patch_size=PATCH_SIZE,
                                       hidden_dim=stem_hidden_dim, embed_dim=embed_dims[0])
-        self.time_embed0 = TimeEmbedding(num_frames, embed_dims[0]) if self.use_temporal else None
+        self.time_embed0 = (TimeEmbedding(num_frames, embed_dims[0], time_embed_init_std)
+                            if self.use_temporal else None)
         self.pos_embed = nn.Parameter(torch.zeros(1, *_pos_grid(img_size), width))
-        self.time_embed = TimeEmbedding(num_frames, width) if self.use_temporal else None
+        self.time_embed = TimeEmbedding(num_frames, width, time_embed_init_std) if self.use_temporal else None
 
         rates = _drop_path_rates(depths, drop_path_rate)
         self.network = nn.ModuleList([
