@@ -18,8 +18,9 @@ video on CPU, a 3-crop test and a results table.
 Overrides go to their own run folder (OUTPUT_DIR/<overrides>) unless OUTPUT_DIR is among them, so
 ``python tools/run_demo.py MODEL.TEMPORAL False`` (the frame-averaged image model, which should stay
 near chance within every pair) does not resume the temporal run; it reuses the pretrained image
-model. Overriding TRAIN.CHECKPOINT_FILE_PATH (e.g. with "") skips the pretraining stage. Run from
-the repository root.
+model. Overriding TRAIN.CHECKPOINT_FILE_PATH (e.g. with "") skips the pretraining stage; do so
+with architecture overrides, which the pretrained image model would not fit. Run from the
+repository root.
 """
 from __future__ import annotations
 
