@@ -31,10 +31,9 @@ from videovit.data.datasets import ClipSampling, VideoDataset
 from videovit.data.decoding import probe_video, read_frames
 from videovit.data.lists import read_list
 from videovit.data.sampling import uniform_indices
-from videovit.data.transforms import ViewTransform
+from videovit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ViewTransform
 from videovit.utils import tables
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass

@@ -52,6 +52,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from videovit.data.transforms import IMAGENET_MEAN
+
 CLASS_PAIRS = (
     ("moving left to right", "moving right to left"),
     ("moving top to bottom", "moving bottom to top"),
@@ -76,7 +78,7 @@ SPLIT_FILES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
 LABELLED_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
 YOUTUBE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _SUPERSAMPLING = 3  # sub-pixel samples per axis for anti-aliased shape edges
-_IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
+_IMAGENET_MEAN_RGB = np.array(IMAGENET_MEAN, dtype=np.float32) * 255
 # x264: equal quantiser for I, P and B frames and no macroblock tree (which spends bits by where a
 # frame sits in the reference chain), so compression does not reveal where a clip starts. The
 # macroblock tree also made the output depend on what the process had encoded before (1 to 5 of

@@ -30,6 +30,8 @@ from timm.data.auto_augment import rand_augment_transform
 from torchvision.transforms.v2 import functional as TF
 
 CROP_MODES = ("corners", "uniform")
+# ImageNet's per-channel RGB mean and std in [0, 1] (the DATA.MEAN / DATA.STD defaults).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _ERASE_AREA = (0.02, 1 / 3)
 _ERASE_LOG_ASPECT = (math.log(0.3), math.log(1 / 0.3))
 _ERASE_ATTEMPTS = 10
