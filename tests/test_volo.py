@@ -12,7 +12,7 @@ from torch import nn
 from videovit.checkpoint import load_pretrained
 
 from videovit.config.defaults import get_defaults
-from videovit.models import build_model, volo
+from videovit.models import build_model, create_model, volo
 from videovit.models.temporal import TemporalBlock
 
 TINY = dict(embed_dims=(32, 64, 64, 64), depths=(1, 1, 1, 1), num_heads=(2, 4, 4, 4), mlp_ratio=2.0)
@@ -76,8 +76,8 @@ def test_image_model_matches_timm_volo_d1() -> None:
     reference = timm.create_model("volo_d1_224", pretrained=False)
     randomise_(reference, seed=1)
     reference.eval()
-    model = volo.volo_d1(num_frames=1, num_classes=1000).eval()
-    model.load_state_dict(volo.checkpoint_filter_fn(reference.state_dict(), model), strict=True)
+    model = create_model("volo_d1", num_frames=1, num_classes=1000).eval()
+    model.load_state_dict(volo.FAMILY.filter_state_dict(reference.state_dict(), model), strict=True)
     images = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         expected = reference(images)
@@ -88,10 +88,10 @@ def test_image_model_matches_timm_volo_d1() -> None:
 
 @pytest.mark.parametrize("temporal", [True, False])
 def test_video_logits_are_mean_of_frame_logits_when_temporal_residuals_are_zero(temporal: bool) -> None:
-    video = volo.volo_d1(num_frames=3, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
+    video = create_model("volo_d1", num_frames=3, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
     randomise_(video, seed=2)
     zero_temporal_residuals_(video)
-    image = volo.volo_d1(num_frames=1, num_classes=10, img_size=64, **TINY).eval()
+    image = create_model("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
     image.load_state_dict(image_weights(video), strict=True)
     clip = torch.randn(2, 3, 3, 64, 64)
     with torch.no_grad():
@@ -100,9 +100,9 @@ def test_video_logits_are_mean_of_frame_logits_when_temporal_residuals_are_zero(
 
 
 def test_nonzero_temporal_residuals_break_the_equivalence() -> None:
-    video = volo.volo_d1(num_frames=3, num_classes=10, img_size=64, **TINY).eval()
+    video = create_model("volo_d1", num_frames=3, num_classes=10, img_size=64, **TINY).eval()
     randomise_(video, seed=3)
-    image = volo.volo_d1(num_frames=1, num_classes=10, img_size=64, **TINY).eval()
+    image = create_model("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
     image.load_state_dict(image_weights(video), strict=True)
     clip = torch.randn(2, 3, 3, 64, 64)
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
     clip = torch.randn(1, 3, 4, 64, 64)
     reversed_clip = clip.flip(2)
     for temporal, order_matters in ((True, True), (False, False)):
-        model = volo.volo_d1(num_frames=4, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
+        model = create_model("volo_d1", num_frames=4, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
         randomise_(model, seed=4)
         with torch.no_grad():
             changed = not torch.allclose(model(clip), model(reversed_clip), atol=1e-5)
@@ -124,15 +124,15 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_image_parameter_counts_match_the_spec(name: str) -> None:
     with torch.device("meta"):
-        model = getattr(volo, name)(num_frames=1, num_classes=1000)
+        model = create_model(name, num_frames=1, num_classes=1000)
     assert param_count(model) == IMAGE_PARAMS[name]
 
 
 def test_video_d1_parameter_count_and_temporal_switch() -> None:
     with torch.device("meta"):
-        video = volo.volo_d1(num_frames=8, num_classes=400)
-        no_temporal = volo.volo_d1(num_frames=8, num_classes=400, temporal=False)
-        image = volo.volo_d1(num_frames=1, num_classes=400)
+        video = create_model("volo_d1", num_frames=8, num_classes=400)
+        no_temporal = create_model("volo_d1", num_frames=8, num_classes=400, temporal=False)
+        image = create_model("volo_d1", num_frames=1, num_classes=400)
     assert param_count(video) == pytest.approx(37.3e6, rel=0.01)
     assert param_count(no_temporal) == param_count(image)
     assert not any(isinstance(m, TemporalBlock) for m in no_temporal.modules())
@@ -143,7 +143,7 @@ def test_video_d1_parameter_count_and_temporal_switch() -> None:
 @pytest.mark.parametrize("frames, size", [(1, (224, 224)), (2, (224, 224)), (4, (160, 160)),
                                           (2, (96, 128))])
 def test_output_shape_for_frames_and_input_sizes(frames: int, size: tuple[int, int]) -> None:
-    model = volo.volo_d1(num_frames=frames, num_classes=7, **TINY).eval()
+    model = create_model("volo_d1", num_frames=frames, num_classes=7, **TINY).eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, frames, *size))
     assert logits.shape == (2, 7)
@@ -151,10 +151,10 @@ def test_output_shape_for_frames_and_input_sizes(frames: int, size: tuple[int, i
 
 
 def test_pos_embed_resized_on_the_fly_equals_a_model_built_for_that_size(tmp_path: Path) -> None:
-    built_224 = volo.volo_d1(num_frames=2, num_classes=5, **TINY).eval()
+    built_224 = create_model("volo_d1", num_frames=2, num_classes=5, **TINY).eval()
     randomise_(built_224, seed=5)
     torch.save(built_224.state_dict(), tmp_path / "d1.pth")
-    built_160 = volo.volo_d1(num_frames=2, num_classes=5, img_size=160, **TINY).eval()
+    built_160 = create_model("volo_d1", num_frames=2, num_classes=5, img_size=160, **TINY).eval()
     load_pretrained(built_160, tmp_path / "d1.pth", log=lambda _: None)
     assert built_160.pos_embed.shape == (1, 10, 10, 64)
     clip = torch.randn(1, 3, 2, 160, 160)
@@ -163,7 +163,7 @@ def test_pos_embed_resized_on_the_fly_equals_a_model_built_for_that_size(tmp_pat
 
 
 def test_gradients_reach_every_temporal_parameter() -> None:
-    model = volo.volo_d1(num_frames=2, num_classes=5, img_size=64, **TINY).train()
+    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
     clip = torch.randn(2, 3, 2, 64, 64)
     model(clip).logsumexp(dim=1).sum().backward()
     fc_grads = [p.grad for n, p in model.named_parameters() if ".temporal.fc.weight" in n]
@@ -184,9 +184,9 @@ def test_gradients_reach_every_temporal_parameter() -> None:
 
 
 def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
-    plain = volo.volo_d1(num_frames=2, num_classes=5, img_size=64, **TINY).train()
+    plain = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
     randomise_(plain, seed=7)
-    recomputed = volo.volo_d1(num_frames=2, num_classes=5, img_size=64, act_checkpoint=True, **TINY).train()
+    recomputed = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, act_checkpoint=True, **TINY).train()
     recomputed.load_state_dict(plain.state_dict())
     clip = torch.randn(2, 3, 2, 64, 64)
     losses = []
@@ -200,12 +200,12 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
 
 
 def test_drop_path_rates_follow_timm_and_drop_whole_clips() -> None:
-    model = volo.volo_d1(num_frames=4, num_classes=5, drop_path_rate=0.3, **TINY)
+    model = create_model("volo_d1", num_frames=4, num_classes=5, drop_path_rate=0.3, **TINY)
     outlooker, transformers = model.network[0][0], [stage[0] for stage in model.network[2:]]
-    assert outlooker.temporal.drop_path_rate == 0.0 and isinstance(outlooker.drop_path1, nn.Identity)
+    assert outlooker.temporal.drop_path_rate == 0.0 and outlooker.clip_drop_path.rate == 0.0
     rates = [block.temporal.drop_path_rate for block in transformers]
     assert rates == pytest.approx([0.1, 0.2, 0.3])
-    assert [block.drop_path1.rate for block in transformers] == rates
+    assert [block.clip_drop_path.rate for block in transformers] == rates
 
     drop = volo.ClipDropPath(0.5, num_frames=4).train()
     out = drop(torch.ones(16 * 4, 3, 3, 8)).reshape(16, -1)
@@ -214,7 +214,7 @@ def test_drop_path_rates_follow_timm_and_drop_whole_clips() -> None:
 
 
 def test_classifier_reset_and_no_weight_decay() -> None:
-    model = volo.volo_d1(num_frames=2, num_classes=5, img_size=64, **TINY).eval()
+    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).eval()
     model.reset_classifier(7)
     assert model.head.out_features == model.aux_head.out_features == model.num_classes == 7
     with torch.no_grad():
@@ -227,12 +227,12 @@ def test_classifier_reset_and_no_weight_decay() -> None:
 
 def test_invalid_arguments_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown option.*window_size.*valid options"):
-        volo.volo_d1(window_size=7)
+        create_model("volo_d1", window_size=7)
     with pytest.raises(ValueError, match="embed_dims"):
-        volo.volo_d1(embed_dims=(32, 64, 96, 64), **{k: v for k, v in TINY.items() if k != "embed_dims"})
+        create_model("volo_d1", embed_dims=(32, 64, 96, 64), **{k: v for k, v in TINY.items() if k != "embed_dims"})
     with pytest.raises(ValueError, match="4 positive depths"):
-        volo.volo_d1(depths=(1, 1, 1))
-    model = volo.volo_d1(num_frames=2, num_classes=5, img_size=64, **TINY)
+        create_model("volo_d1", depths=(1, 1, 1))
+    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY)
     with pytest.raises(ValueError, match=r"\(B, 3, 2, H, W\)"):
         model(torch.randn(1, 3, 3, 64, 64))
 
@@ -245,15 +245,15 @@ def test_registered_and_built_from_config() -> None:
                          "MODEL.TEMPORAL", False])
     model = build_model(cfg)
     assert isinstance(model, volo.VideoVOLO) and model.num_frames == 4 and model.num_classes == 5
-    assert not model.use_temporal and len(model.network[3]) == 2
-    assert model.network[4][0].drop_path1.rate == pytest.approx(0.2)
+    assert not model.temporal and len(model.network[3]) == 2
+    assert model.network[4][0].clip_drop_path.rate == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("name", ["volo_d1", "volo_d2"])
 def test_random_official_state_dict_loads_strictly(shared_dir: Path, name: str) -> None:
-    model = getattr(volo, name)(num_frames=1, num_classes=1000)
+    model = create_model(name, num_frames=1, num_classes=1000)
     state = random_state_dict(manifest(shared_dir, name))
-    model.load_state_dict(volo.checkpoint_filter_fn(state, model), strict=True)
+    model.load_state_dict(volo.FAMILY.filter_state_dict(state, model), strict=True)
     torch.testing.assert_close(model.pos_embed, state["pos_embed"])
 
 
@@ -261,8 +261,8 @@ def test_random_official_state_dict_loads_strictly(shared_dir: Path, name: str) 
 def test_manifest_keys_and_shapes_match_image_and_video_models(shared_dir: Path, name: str) -> None:
     shapes = {k: tuple(v) for k, v in manifest(shared_dir, name).items()}
     with torch.device("meta"):
-        image = getattr(volo, name)(num_frames=1, num_classes=1000)
-        video = getattr(volo, name)(num_frames=8, num_classes=1000)
+        image = create_model(name, num_frames=1, num_classes=1000)
+        video = create_model(name, num_frames=8, num_classes=1000)
     assert {k: tuple(v.shape) for k, v in image.state_dict().items()} == shapes
     video_shapes = {k: tuple(v.shape) for k, v in video.state_dict().items()}
     extra = set(video_shapes) - set(shapes)

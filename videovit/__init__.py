@@ -1,5 +1,6 @@
-"""videovit: RegionViT and VOLO video transformers for action recognition."""
-from videovit.models import build_model, create_model, list_models
+"""videovit: RegionViT, VOLO and TimeSformer video transformers for action recognition."""
+from videovit.api import create_model
+from videovit.models import build_model, list_models
 
 __all__ = ["build_model", "create_model", "list_models"]
 __version__ = "0.1.0"

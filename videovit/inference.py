@@ -1,33 +1,28 @@
 """Classify one video file with a trained videovit checkpoint, by the config's test protocol.
 
-``load_for_inference`` rebuilds the model from the config a training checkpoint carries (or from
-config files given instead) and loads its weights through ``videovit.checkpoint.load_pretrained``;
-the class names come from the checkpoint. ``predict_video`` scores the video the way the
-multi-view test does: TEST.NUM_TEMPORAL_VIEWS temporal views sampled with DATA.SAMPLING (the
-configs' "uniform" TSN sampling, test positions) times TEST.NUM_SPATIAL_CROPS spatial crops, and
-the views' softmax probabilities averaged.
+``load_for_inference`` goes through the project's one checkpoint-to-model path
+(``videovit.checkpoint.load_trained_model``): the config saved in the checkpoint (or config files
+given instead), the same EMA policy and class names as the test. ``predict_video`` scores the video
+the way the multi-view test does: TEST.NUM_TEMPORAL_VIEWS temporal views sampled with DATA.SAMPLING
+times TEST.NUM_SPATIAL_CROPS spatial crops, and the views' softmax probabilities averaged.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, load_checkpoint_contents, read_checkpoint
-from videovit.checkpoint.loading import CLASSIFIER_PREFIXES
-from videovit.checkpoint.reading import detect_layout
-from videovit.config import ConfigError, get_defaults, load_config, validate_config
-from videovit.config.loading import merge_overrides
+from videovit.checkpoint import CheckpointError, load_trained_model
+from videovit.config import load_config
 from videovit.data.datasets import ClipSampling, load_clip_frames
 from videovit.data.transforms import build_view_transform
 from videovit.engine.distributed import resolve_device
 from videovit.engine.precision import autocast_factory
-from videovit.models import build_model
 
 TOP_K = 5
 
@@ -41,50 +36,21 @@ class InferenceModel:
     class_names: list[str]
 
 
-def config_from_checkpoint(contents: dict, path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
-    """The validated, frozen config stored in a videovit checkpoint, with ``overrides`` applied."""
-    saved = CfgNode.load_cfg(contents["config"])
-    cfg = get_defaults()
-    try:
-        cfg.merge_from_other_cfg(saved)
-    except (KeyError, ValueError) as err:
-        raise ConfigError(f"the config stored in {path} does not fit this version of videovit ({err}); "
-                          "give the model's config files with --cfg instead") from err
-    merge_overrides(cfg, overrides)
-    validate_config(cfg)
-    cfg.freeze()
-    return cfg
-
-
 def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] = (),
                        overrides: Sequence[str] = (),
                        log: Callable[[str], None] | None = None) -> InferenceModel:
     """Model, config and class names of a videovit training checkpoint, ready for ``predict_video``.
 
     The config is the one saved in the checkpoint unless ``cfg_files`` are given; ``overrides``
-    (``KEY VALUE`` pairs) apply on top either way. The plain weights are used, not the EMA ones.
+    (``KEY VALUE`` pairs) apply on top either way.
     """
-    contents = read_checkpoint(checkpoint)
-    if not isinstance(contents, dict) or detect_layout(contents, checkpoint) != "videovit":
-        raise CheckpointError(f"{checkpoint} is not a videovit training checkpoint (no 'model' + 'config'): "
+    cfg = load_config(cfg_files, overrides) if cfg_files else None
+    trained = load_trained_model(checkpoint, cfg, overrides, log=log)
+    if not trained.class_names:
+        raise CheckpointError(f"{checkpoint} does not record its class names, so predictions could not be named; "
                               "use a checkpoint_*.pyth file written by tools/run_net.py")
-    class_names = contents.get("class_names")
-    if not class_names:
-        raise CheckpointError(f"{checkpoint} does not record its class names, so predictions could not be "
-                              "named; use a checkpoint written by tools/run_net.py")
-    cfg = (load_config(cfg_files, overrides) if cfg_files
-           else config_from_checkpoint(contents, checkpoint, overrides))
-    if len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise CheckpointError(f"{checkpoint} was trained on {len(class_names)} classes but MODEL.NUM_CLASSES is "
-                              f"{cfg.MODEL.NUM_CLASSES}; use the config the checkpoint was trained with")
-    model = build_model(cfg)
-    report = load_checkpoint_contents(model, contents, checkpoint, checkpoint_type="videovit", log=log)
-    fresh = [key for key in report.new if key.startswith(CLASSIFIER_PREFIXES)]
-    if fresh:
-        raise CheckpointError(f"{checkpoint} has no trained classifier for this model ({', '.join(fresh)} would be "
-                              "random); use the config the checkpoint was trained with")
-    model.to(resolve_device(cfg.DEVICE)).eval()
-    return InferenceModel(model, cfg, list(class_names))
+    trained.model.to(resolve_device(trained.cfg.DEVICE)).eval()
+    return InferenceModel(trained.model, trained.cfg, trained.class_names)
 
 
 def video_views(cfg: CfgNode, path: str | Path) -> torch.Tensor:

@@ -1,74 +1,77 @@
-"""Loading image or video checkpoints into a video model: map, inflate, resize, report.
+"""Loading weights into a model: find them in the file, map, inflate, resize, report (docs/checkpoints.md).
 
-The one entry point, ``load_pretrained``, serves ``TRAIN.CHECKPOINT_FILE_PATH`` and
-``create_model(..., pretrained=path)`` alike.
+Every way from a file to a model goes through ``load_checkpoint_contents``: finetuning from an image
+or video checkpoint, ``create_model(pretrained=...)``, testing, inference and resuming (``exact``).
+The model's family (``videovit.models``' contract) supplies the key names, geometry and inflation.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from videovit.checkpoint.reading import (CheckpointError, detect_family, detect_layout,
-                                         extract_state_dict, read_checkpoint)
+from videovit.checkpoint.reading import (VIDEOVIT_LAYOUT, CheckpointError, detect_layout, extract_state_dict,
+                                         has_ema_weights, read_checkpoint)
 from videovit.checkpoint.report import LoadReport
-from videovit.checkpoint.resize import resize_for_key
+from videovit.models.family import ModelFamily
+from videovit.models.registry import family_owning, get_family
 
 logger = logging.getLogger(__name__)
 
-CLASSIFIER_PREFIXES = ("head.", "aux_head.")
-TEMPORAL_MARK = ".temporal."
 PARTIAL_HINT = "set TRAIN.ALLOW_PARTIAL_LOAD True (Python: allow_partial=True) to load it anyway"
 
 
-def load_pretrained(model: nn.Module, path: str | Path, checkpoint_type: str = "auto",
-                    allow_partial: bool = False, trust: bool = False,
-                    log: Callable[[str], None] | None = None) -> LoadReport:
+def load_pretrained(model: nn.Module, path: str | Path, checkpoint_type: str = "auto", allow_partial: bool = False,
+                    trust: bool = False, log: Callable[[str], None] | None = None,
+                    allow_new_classifier: bool | None = None) -> LoadReport:
     """Load ``path`` into ``model`` (inflating image weights into the video model) and report it.
 
-    Raises ``CheckpointError`` for a wrong-family file, or for missing or mismatched non-classifier
-    weights unless ``allow_partial``.
+    See ``load_checkpoint_contents`` for the rules.
     """
     return load_checkpoint_contents(model, read_checkpoint(path, trust=trust), path, checkpoint_type,
-                                    allow_partial, log)
+                                    allow_partial=allow_partial, log=log, allow_new_classifier=allow_new_classifier)
 
 
-def load_checkpoint_contents(model: nn.Module, obj: Any, path: str | Path, checkpoint_type: str = "auto",
-                             allow_partial: bool = False,
+def load_checkpoint_contents(model: nn.Module, obj: Any, path: str | Path, checkpoint_type: str = "auto", *,
+                             allow_partial: bool = False, allow_new_classifier: bool | None = None,
+                             use_ema: bool = False, exact: bool = False,
                              log: Callable[[str], None] | None = None) -> LoadReport:
-    """``load_pretrained`` for a file already read with ``read_checkpoint`` (``path`` names it in
-    messages), so callers that inspect the file first do not read it twice."""
+    """Load a file already read with ``read_checkpoint`` (``path`` names it in messages) into ``model``.
+
+    Raises ``CheckpointError`` for weights of another family, for missing or mismatched
+    non-classifier weights unless ``allow_partial``, and for a classifier left random:
+    ``allow_new_classifier`` None refuses that only for this project's trained checkpoints (an image
+    checkpoint's classifier is replaced as a matter of course), False always, True never. ``use_ema``
+    loads the file's EMA weights. ``exact`` (resuming) requires every weight as it is, nothing
+    resized, inflated, new or unused. The report is passed to ``log`` (default: this module's logger).
+    """
     layout = detect_layout(obj, path) if checkpoint_type == "auto" else checkpoint_type
-    state = extract_state_dict(obj, layout, path)
-    family = detect_family(state)
-    if family != model.family:
-        found = f"{family} weights" if family else "weights of no known family"
-        raise CheckpointError(
-            f"{path} holds {found} (layout {layout}) but the model is {model.family}: "
-            f"choose a {model.family} checkpoint or a {family or 'matching'} model")
-    state = family_filter(model)(state, model)
-    report = LoadReport(source=str(path), layout=layout, family=family)
-    if layout == "volo_train" and isinstance(obj.get("state_dict_ema"), dict):
-        report.notes.append("the file also holds 'state_dict_ema'; the plain 'state_dict' was used")
-    new_state = match_state_dict(model, state, report)
+    state = extract_state_dict(obj, layout, path, ema=use_ema)
+    family = get_family(model.family)
+    owner = family_owning(state)
+    if owner is not family:
+        found = f"{owner.name} weights" if owner else "weights of no known family"
+        raise CheckpointError(f"{path} holds {found} (layout {layout}) but the model is {family.name}: choose a "
+                              f"{family.name} checkpoint or a {owner.name if owner else 'matching'} model")
+    report = LoadReport(source=str(path), layout=layout, family=family.name)
+    if has_ema_weights(obj, layout):
+        report.notes.append(f"the file also holds EMA weights; the {'EMA' if use_ema else 'plain'} weights were used")
+    new_state = match_state_dict(model, family, family.filter_state_dict(state, model), report)
+    if exact:
+        _refuse_inexact(report, path)
     _refuse_partial(report, path, allow_partial)
+    _refuse_random_classifier(report, family, path, layout, allow_new_classifier)
     model.load_state_dict(new_state, strict=False)
-    (log or logger.info)(report.format())
+    if not exact:
+        (log or logger.info)(report.format())
     return report
 
 
-def family_filter(model: nn.Module) -> Callable[[dict, nn.Module], dict]:
-    """The family's ``checkpoint_filter_fn`` mapping foreign key layouts onto the model's keys."""
-    import importlib
-
-    module = importlib.import_module(type(model).__module__)
-    return getattr(module, "checkpoint_filter_fn")
-
-
-def match_state_dict(model: nn.Module, state: dict[str, torch.Tensor],
+def match_state_dict(model: nn.Module, family: ModelFamily, state: dict[str, torch.Tensor],
                      report: LoadReport) -> dict[str, torch.Tensor]:
     """Tensors to load for each model key, filling ``report`` with what happened to every key."""
     target = model.state_dict()
@@ -79,24 +82,24 @@ def match_state_dict(model: nn.Module, state: dict[str, torch.Tensor],
             out[key] = source
             report.loaded.append(key)
         elif source is not None:
-            resized = resize_for_key(key, source, current)
+            resized = family.resize_weight(key, source, current)
             if resized is not None:
                 out[key] = resized
                 report.resized.append(f"{key} {tuple(source.shape)}->{tuple(current.shape)}")
-            elif key.startswith(CLASSIFIER_PREFIXES):
+            elif family.is_classifier(key):
                 report.new.append(key)
                 report.notes.append(f"{key}: classifier re-initialised "
                                     f"({tuple(source.shape)} in file, {tuple(current.shape)} in model)")
             else:
                 report.mismatched.append(f"{key} {tuple(source.shape)} vs {tuple(current.shape)}")
-        elif TEMPORAL_MARK in key or key.startswith("time_embed"):
-            inflated = inflate_temporal(key, current, state)
+        elif family.video_only(key):
+            inflated = family.inflate_weight(key, current, state)
             if inflated is None:
                 report.new.append(key)
             else:
                 out[key] = inflated
                 report.inflated.append(key)
-        elif key.startswith(CLASSIFIER_PREFIXES):
+        elif family.is_classifier(key):
             report.new.append(key)
         else:
             report.missing.append(key)
@@ -104,31 +107,11 @@ def match_state_dict(model: nn.Module, state: dict[str, torch.Tensor],
     return out
 
 
-def inflate_temporal(key: str, current: torch.Tensor,
-                     state: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """Initial value of a temporal weight from its host block (TimeSformer convention), or None.
-
-    ``P.temporal.norm`` <- ``P.norm1``; ``P.temporal.attn.{qkv,proj}`` <- ``P.attn.{qkv,proj}``;
-    a host without q/k (VOLO's outlook attention) gives its ``v`` to the v slice, q/k trunc_normal.
-    ``temporal.fc`` and time embeddings stay at their zero init (None): the function is unchanged.
-    """
-    if TEMPORAL_MARK not in key:
-        return None
-    host, local = key.split(TEMPORAL_MARK, 1)
-    part, _, param = local.rpartition(".")
-    if part == "norm":
-        return state.get(f"{host}.norm1.{param}")
-    if part == "attn.proj":
-        return state.get(f"{host}.attn.proj.{param}")
-    if part == "attn.qkv":
-        qkv = state.get(f"{host}.attn.qkv.{param}")
-        value = state.get(f"{host}.attn.v.{param}")
-        if qkv is None and value is not None and param == "weight":
-            qk = torch.empty(2 * value.shape[0], value.shape[1], dtype=value.dtype)
-            nn.init.trunc_normal_(qk, std=0.02)
-            return torch.cat([qk, value], dim=0)
-        return qkv
-    return None
+def _refuse_inexact(report: LoadReport, path: str | Path) -> None:
+    changed = report.inflated + report.resized + report.new + report.missing + report.mismatched + report.unused
+    if changed:
+        raise CheckpointError(f"{path} does not hold exactly this model's weights ({len(changed)} differ, e.g. "
+                              f"{', '.join(changed[:6])})\n{report.format()}")
 
 
 def _refuse_partial(report: LoadReport, path: str | Path, allow_partial: bool) -> None:
@@ -139,3 +122,16 @@ def _refuse_partial(report: LoadReport, path: str | Path, allow_partial: bool) -
             f"{len(report.mismatched)} shape-mismatched non-classifier weights "
             f"(e.g. {', '.join(problems)}); check MODEL.NAME and the architecture keys match the "
             f"checkpoint, or {PARTIAL_HINT}\n{report.format()}")
+
+
+def _refuse_random_classifier(report: LoadReport, family: ModelFamily, path: str | Path, layout: str,
+                              allowed: bool | None) -> None:
+    """A classifier left random where the caller expects a trained one (see ``load_checkpoint_contents``)."""
+    fresh = [key for key in report.new if family.is_classifier(key)]
+    if not fresh or allowed or (allowed is None and layout != VIDEOVIT_LAYOUT.name):
+        return
+    reason = next((note for note in report.notes if note.startswith(fresh[0])), f"{fresh[0]}: not in the file")
+    raise CheckpointError(
+        f"{path}: the model's classifier would be random after loading ({reason}); build the model with the "
+        "checkpoint's number of classes (MODEL.NUM_CLASSES; Python: num_classes), or ask for a new classifier "
+        "(finetuning does; Python: allow_new_classifier=True)")

@@ -1,4 +1,8 @@
-"""Reading checkpoint files safely and finding the state dict inside whatever layout they use."""
+"""Reading checkpoint files safely and finding the state dict inside whatever layout they use.
+
+The layouts are the families' (``ModelFamily.layouts``) plus two of this package: ``videovit``,
+this project's own training checkpoints, and ``timm``, any flat state dict (docs/checkpoints.md).
+"""
 from __future__ import annotations
 
 import pickle
@@ -7,13 +11,27 @@ from typing import Any
 
 import torch
 
-LAYOUTS = ("regionvit_official", "volo_official", "volo_train", "timm", "videovit")
+from videovit.models.family import CheckpointLayout
+from videovit.models.registry import checkpoint_layouts, families, family_owning
+
+VIDEOVIT_LAYOUT = CheckpointLayout("videovit", weights_key="model", ema_key="model_ema")
+FLAT_LAYOUT = CheckpointLayout("timm")
 TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle it, "
               "but only for a file you trust: unpickling can run arbitrary code")
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked: the message names the file and what to do."""
+
+
+def layouts() -> list[CheckpointLayout]:
+    """Every layout a file may have: this project's, the families', and the flat one."""
+    return [VIDEOVIT_LAYOUT, *checkpoint_layouts(), FLAT_LAYOUT]
+
+
+def layout_names() -> list[str]:
+    """The values TRAIN.CHECKPOINT_TYPE accepts besides "auto"."""
+    return [layout.name for layout in layouts()]
 
 
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
@@ -42,51 +60,66 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def is_videovit_checkpoint(obj: Any) -> bool:
+    """A checkpoint written by this project's training: weights under 'model' and its config as text."""
+    return isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), str)
+
+
 def detect_layout(obj: Any, path: str | Path) -> str:
-    """Name the layout of a loaded checkpoint (one of ``LAYOUTS``) from its top-level keys."""
+    """Name the layout of a loaded checkpoint from its container and, where several fit, its keys.
+
+    A family's layout wins when that family recognises the weights inside; otherwise the first
+    layout whose container fits is used (a flat file of no family's is ``timm``).
+    """
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{path} does not hold a dict of weights (got {type(obj).__name__})")
-    if "model" in obj and "config" in obj and isinstance(obj["config"], str):
-        return "videovit"
-    if isinstance(obj.get("model"), dict):
-        return "regionvit_official"
-    if isinstance(obj.get("state_dict"), dict):
-        return "volo_train"
-    if all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return "volo_official" if any(k.startswith(("network.", "module.network."))
-                                      for k in obj) else "timm"
+    if is_videovit_checkpoint(obj):
+        return VIDEOVIT_LAYOUT.name
+    fitting = None
+    for family in families():
+        for layout in family.layouts:
+            if layout.holds(obj):
+                if family.owns_state_dict(layout.state_dict(obj)):
+                    return layout.name
+                fitting = fitting or layout.name
+    if fitting is not None:
+        return fitting
+    if FLAT_LAYOUT.holds(obj):
+        return FLAT_LAYOUT.name
     raise CheckpointError(
-        f"{path}: cannot find the weights in a dict with keys {sorted(obj)[:8]}; expected a flat "
-        "state dict or one under 'model' or 'state_dict'")
+        f"{path}: cannot find the weights in a dict with keys {sorted(obj)[:8]}; expected a flat state dict or one "
+        f"under one of {', '.join(sorted({repr(l.weights_key) for l in layouts() if l.weights_key}))}")
 
 
-def extract_state_dict(obj: Any, layout: str, path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint of ``layout``, with ``module.`` prefixes removed."""
-    if layout not in LAYOUTS:
-        raise CheckpointError(f"unknown checkpoint type {layout!r}: use auto or one of {LAYOUTS}")
-    key = {"regionvit_official": "model", "videovit": "model", "volo_train": "state_dict"}.get(layout)
-    state = obj.get(key) if key and isinstance(obj, dict) else obj
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} was read as {layout} but holds no {key!r} dict of weights: "
-                              "check TRAIN.CHECKPOINT_TYPE (auto detects the layout)")
-    tensors = {strip_module_prefix(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+def find_layout(name: str) -> CheckpointLayout:
+    """The layout called ``name``; an unknown name raises a CheckpointError listing the valid ones."""
+    for layout in layouts():
+        if layout.name == name:
+            return layout
+    raise CheckpointError(f"unknown checkpoint type {name!r}: use auto or one of {', '.join(layout_names())}")
+
+
+def extract_state_dict(obj: Any, layout: str, path: str | Path, ema: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint of ``layout`` (its EMA weights with ``ema``), prefixes removed."""
+    found = find_layout(layout)
+    if not isinstance(obj, dict) or not found.holds(obj):
+        expected = (f"no {found.weights_key!r} dict of weights" if found.weights_key
+                    else "not the flat state dict that layout is")
+        raise CheckpointError(f"{path} was read as {layout} but holds {expected}: check TRAIN.CHECKPOINT_TYPE "
+                              "(auto detects the layout)")
+    tensors = found.state_dict(obj, ema=ema)
     if not tensors:
         raise CheckpointError(f"{path} ({layout}) holds no tensors")
     return tensors
 
 
-def strip_module_prefix(key: str) -> str:
-    """``module.layers.0...`` (DataParallel/DDP) -> ``layers.0...``."""
-    while key.startswith("module."):
-        key = key[len("module."):]
-    return key
+def has_ema_weights(obj: Any, layout: str) -> bool:
+    """Whether the file also holds EMA weights where its layout keeps them."""
+    key = find_layout(layout).ema_key
+    return key is not None and isinstance(obj, dict) and isinstance(obj.get(key), dict)
 
 
 def detect_family(state: dict[str, torch.Tensor]) -> str | None:
-    """``"regionvit"``, ``"volo"`` or None, from key names that only one family has."""
-    if "cls_token.proj.weight" in state or "regional_embed.proj.weight" in state:
-        return "regionvit"
-    if any(k.startswith("post_network.") for k in state) or "pos_embed" in state and any(
-            k.startswith("network.") for k in state):
-        return "volo"
-    return None
+    """The name of the family whose key names ``state`` has, or None."""
+    family = family_owning(state)
+    return None if family is None else family.name

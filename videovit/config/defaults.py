@@ -12,13 +12,14 @@ _C = CfgNode()
 
 # ---------------------------------------------------------------------------- model
 _C.MODEL = CfgNode()
-# Registered model name: regionvit_{ti,s,m,b}[_plus] or volo_d{1..5}.
+# Registered model name: regionvit_{ti,s,m,b}[_plus], volo_d{1..5}, timesformer_b (videovit.list_models()).
+# Keys only one family has (e.g. MODEL.WINDOW_SIZE) are declared by that family's module.
 _C.MODEL.NAME = "regionvit_s"
 # Number of output classes (400 for Kinetics-400, 174 for Something-Something V2).
 _C.MODEL.NUM_CLASSES = 400
 # Insert the divided space-time temporal layers and the time embedding (False: frame-averaged image model).
 _C.MODEL.TEMPORAL = True
-# Std of the time embedding's initial values. 0 (MODELS.md): zero, so an inflated image checkpoint
+# Std of the time embedding's initial values. 0 (docs/models.md): zero, so an inflated image checkpoint
 # starts as the frame-averaged image model. The demo uses 0.5: with zero, its small model trained
 # on little data did not pick up frame order within the 10-minute budget.
 _C.MODEL.TIME_EMBED_INIT_STD = 0.0
@@ -32,14 +33,6 @@ _C.MODEL.EMBED_DIMS = []
 _C.MODEL.DEPTHS = []
 # Architecture override: attention heads per stage ([] = the variant's own).
 _C.MODEL.NUM_HEADS = []
-# RegionViT override: local window size M (0 = the variant's own: 7, or 14 for "_plus").
-_C.MODEL.WINDOW_SIZE = 0
-# RegionViT override: tokenizer stem, "3conv" or "1conv" ("" = the variant's own).
-_C.MODEL.STEM = ""
-# RegionViT: add the positional encoding generator (depthwise conv) after each stage's first block.
-_C.MODEL.PEG = False
-# RegionViT: mask padded tokens exactly instead of reproducing the official padding-mask quirk.
-_C.MODEL.EXACT_PADDING_MASK = False
 # Recompute block activations in the backward pass to save memory (activation checkpointing).
 _C.MODEL.ACT_CHECKPOINT = False
 
@@ -212,5 +205,10 @@ _C.TENSORBOARD = True
 
 
 def get_defaults() -> CfgNode:
-    """A fresh, mutable copy of the defaults."""
-    return _C.clone()
+    """A fresh, mutable copy of the defaults, with every model family's own MODEL.* keys."""
+    from videovit.models.registry import config_keys
+
+    cfg = _C.clone()
+    for key in config_keys():
+        cfg.MODEL[key.name] = key.default
+    return cfg

@@ -12,6 +12,7 @@ from yacs.config import CfgNode
 from videovit.config.defaults import get_defaults
 
 BASE_KEY = "_BASE_"
+_EXPLICIT = "explicit_keys"
 
 
 class ConfigError(ValueError):
@@ -20,46 +21,81 @@ class ConfigError(ValueError):
 
 def load_config(cfg_files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
                 validate: bool = True) -> CfgNode:
-    """Defaults, then each YAML file in order, then ``KEY VALUE`` overrides; validated and frozen."""
+    """Defaults, then each YAML file in order, then ``KEY VALUE`` overrides; validated and frozen.
+
+    The keys the files and overrides set are remembered (``explicit_keys``).
+    """
     cfg = get_defaults()
+    explicit: set[str] = set()
     for path in cfg_files:
-        merge_file(cfg, Path(path))
-    merge_overrides(cfg, overrides)
+        explicit.update(merge_file(cfg, Path(path)))
+    explicit.update(merge_overrides(cfg, overrides))
+    return _finish(cfg, explicit, validate)
+
+
+def config_from_text(text: str, source: str, overrides: Sequence[str] = ()) -> CfgNode:
+    """The config a saved ``config.yaml`` text describes (a checkpoint's), merged and checked like a file."""
+    cfg = get_defaults()
+    explicit = set(_merge_mapping(cfg, _parse_yaml(text, source), source))
+    explicit.update(merge_overrides(cfg, overrides))
+    return _finish(cfg, explicit, validate=True)
+
+
+def explicit_keys(cfg: CfgNode) -> frozenset[str]:
+    """The dotted keys of ``cfg`` that its config files or overrides set (empty for a bare default)."""
+    return cfg.__dict__.get(_EXPLICIT, frozenset())
+
+
+def _finish(cfg: CfgNode, explicit: set[str], validate: bool) -> CfgNode:
     if validate:
         from videovit.config.validation import validate_config
 
         validate_config(cfg)
+    cfg.__dict__[_EXPLICIT] = frozenset(explicit)  # yacs keeps attributes out of the dumped keys
     cfg.freeze()
     return cfg
 
 
-def merge_file(cfg: CfgNode, path: Path, _seen: tuple[Path, ...] = ()) -> None:
-    """Merge a YAML file (and the ``_BASE_`` file it names, first) into ``cfg``."""
+def merge_file(cfg: CfgNode, path: Path, _seen: tuple[Path, ...] = ()) -> list[str]:
+    """Merge a YAML file (and the ``_BASE_`` file it names, first) into ``cfg``; returns the keys set."""
     path = path.resolve()
     if path in _seen:
         raise ConfigError(f"{path}: _BASE_ files include each other in a cycle: {list(_seen)}")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist: check the --cfg path")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of config sections, got {type(data).__name__}")
+    data = _parse_yaml(path.read_text(), str(path))
     base = data.pop(BASE_KEY, None)
-    if base:
-        merge_file(cfg, path.parent / base, _seen + (path,))
+    keys = merge_file(cfg, path.parent / base, _seen + (path,)) if base else []
+    return keys + _merge_mapping(cfg, data, str(path))
+
+
+def _parse_yaml(text: str, source: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must hold a mapping of config sections, got {type(data).__name__}")
+    return data
+
+
+def _merge_mapping(cfg: CfgNode, data: dict, source: str) -> list[str]:
+    keys = []
     for key, value in _flatten(data):
-        set_value(cfg, key, value, source=str(path))
+        set_value(cfg, key, value, source=source)
+        keys.append(key)
+    return keys
 
 
-def merge_overrides(cfg: CfgNode, overrides: Sequence[str]) -> None:
-    """Apply ``KEY VALUE`` pairs given on the command line (values parsed as Python literals)."""
+def merge_overrides(cfg: CfgNode, overrides: Sequence[str]) -> list[str]:
+    """Apply ``KEY VALUE`` pairs given on the command line (values parsed as Python literals); returns
+    the keys set."""
     if len(overrides) % 2:
         raise ConfigError(
             f"overrides must come as KEY VALUE pairs, got an odd list: {' '.join(overrides)}")
-    for key, raw in zip(overrides[0::2], overrides[1::2]):
+    for key, raw in zip(overrides[0::2], overrides[1::2], strict=True):
         set_value(cfg, key, raw, source="command line", parse=True)
+    return list(overrides[0::2])
 
 
 def all_keys(cfg: CfgNode, prefix: str = "") -> list[str]:

@@ -7,8 +7,14 @@ from yacs.config import CfgNode
 
 from videovit.config.loading import ConfigError
 
-CHECKPOINT_TYPES = ("auto", "regionvit_official", "volo_official", "volo_train", "timm", "videovit")
 DECODING_BACKENDS = ("auto", "pyav", "decord")
+
+
+def checkpoint_types() -> tuple[str, ...]:
+    """Values of TRAIN.CHECKPOINT_TYPE: auto, or a layout of this project or of a registered family."""
+    from videovit.checkpoint.reading import layout_names
+
+    return ("auto", *layout_names())
 
 
 def validate_config(cfg: CfgNode) -> None:
@@ -40,23 +46,28 @@ def _one_of(report: Report, key: str, value: Any, choices: tuple) -> None:
 
 
 def _check_model(cfg: CfgNode, report: Report) -> None:
-    from videovit.models.registry import list_models, unknown_model_message
+    from videovit.models.build import architecture_overrides, config_keys_of
+    from videovit.models.registry import config_keys, family_of, list_models, unknown_model_message
 
     m = cfg.MODEL
-    if m.NAME not in list_models():
-        report(f"MODEL.NAME: {unknown_model_message(m.NAME)}")
     _at_least(report, "MODEL.NUM_CLASSES", m.NUM_CLASSES, 1)
     _within(report, "MODEL.DROP_PATH_RATE", m.DROP_PATH_RATE, 0.0, 0.99)
     _within(report, "MODEL.DROPOUT_RATE", m.DROPOUT_RATE, 0.0, 0.99)
     _at_least(report, "MODEL.TIME_EMBED_INIT_STD", m.TIME_EMBED_INIT_STD, 0.0)
-    for key in ("EMBED_DIMS", "DEPTHS", "NUM_HEADS"):
-        values = m[key]
-        if values and (len(values) != 4 or min(values) < 1):
-            report(f"MODEL.{key} = {values} must be empty (the variant's own) or 4 positive integers")
-    if m.EMBED_DIMS and m.NUM_HEADS and any(d % h for d, h in zip(m.EMBED_DIMS, m.NUM_HEADS)):
-        report(f"MODEL.EMBED_DIMS {m.EMBED_DIMS} must be divisible by MODEL.NUM_HEADS {m.NUM_HEADS}")
-    _at_least(report, "MODEL.WINDOW_SIZE", m.WINDOW_SIZE, 0)
-    _one_of(report, "MODEL.STEM", m.STEM, ("", "3conv", "1conv"))
+    if m.NAME not in list_models():
+        report(f"MODEL.NAME: {unknown_model_message(m.NAME)}")
+        return
+    family = family_of(m.NAME)
+    own = {key.name for key in family.config_keys}
+    for key in config_keys():
+        if key.name not in own and m[key.name] != key.default:
+            report(f"MODEL.{key.name} = {m[key.name]!r} does not apply to {m.NAME}, a {family.name} model: "
+                   f"remove it (it belongs to another family)")
+    try:
+        family.arch(m.NAME, architecture_overrides(cfg))
+    except ValueError as err:
+        keys = [key for override, key in config_keys_of(m.NAME).items() if override in str(err)]
+        report(f"{' / '.join(keys) or 'MODEL'} ({m.NAME}): {err}")
 
 
 def _check_data(cfg: CfgNode, report: Report) -> None:
@@ -101,7 +112,7 @@ def _check_train(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TRAIN.CHECKPOINT_KEEP", t.CHECKPOINT_KEEP, 1)
     _at_least(report, "TRAIN.CHECKPOINT_EVERY_STEPS", t.CHECKPOINT_EVERY_STEPS, 0)
     _at_least(report, "TRAIN.EVAL_PERIOD", t.EVAL_PERIOD, 0)
-    _one_of(report, "TRAIN.CHECKPOINT_TYPE", t.CHECKPOINT_TYPE, CHECKPOINT_TYPES)
+    _one_of(report, "TRAIN.CHECKPOINT_TYPE", t.CHECKPOINT_TYPE, checkpoint_types())
     _one_of(report, "TRAIN.NONFINITE_LOSS", t.NONFINITE_LOSS, ("stop", "skip"))
     if s.BASE_LR <= 0:
         report(f"SOLVER.BASE_LR = {s.BASE_LR} must be positive")

@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, load_pretrained
+from videovit.checkpoint import CheckpointError, check_class_names, load_checkpoint_contents, load_pretrained
 from videovit.engine.checkpoint import CheckpointManager, TrainState, capture_rng_state, restore_rng_state
 from videovit.engine.distributed import DistContext, all_gather_objects
 from videovit.engine.train import TrainParts
@@ -45,7 +45,7 @@ def load_initial_weights(cfg: CfgNode, model: nn.Module, resuming_from: str | No
     log.info(f"finetuning from {initial}")
     load_pretrained(model, initial, checkpoint_type=cfg.TRAIN.CHECKPOINT_TYPE,
                     allow_partial=cfg.TRAIN.ALLOW_PARTIAL_LOAD, trust=cfg.TRAIN.TRUST_CHECKPOINT,
-                    log=log.info)
+                    log=log.info, allow_new_classifier=True)
 
 
 def clips_per_step(cfg: CfgNode, world_size: int) -> int:
@@ -83,28 +83,26 @@ def restore_training(source: str, payload: dict[str, Any], parts: TrainParts, ct
     the global batch (``clips_per_step``) are unchanged; otherwise that epoch restarts from its first
     batch.
     """
-    saved_classes = payload.get("class_names")
-    if saved_classes is not None and list(saved_classes) != list(class_names):
-        raise CheckpointError(
-            f"{source}, the checkpoint to resume, was trained with other classes (or another class order) "
-            f"than the current classes.txt; use a new OUTPUT_DIR or restore the original lists")
+    try:
+        check_class_names(payload.get("class_names"), class_names, source)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; to resume, use a new OUTPUT_DIR or restore the original lists") from err
     list_changed = payload.get("list_hash") not in (None, list_hash)
     if list_changed:
         log.warning("the training list changed since the checkpoint was saved (list hash differs); "
                     "resuming anyway")
     try:
-        parts.module.load_state_dict(payload["model"])
-    except RuntimeError as err:
+        load_checkpoint_contents(parts.module, payload, source, "videovit", exact=True)
+    except CheckpointError as err:
         raise CheckpointError(
             f"{source} is a checkpoint of another model than the configured one ({err}); "
             f"train this configuration in a new OUTPUT_DIR, or set TRAIN.AUTO_RESUME False to start "
             f"over here") from err
     if parts.ema is not None:
-        if payload.get("model_ema") is not None:
-            parts.ema.module.load_state_dict(payload["model_ema"])
-        else:
+        has_ema = payload.get("model_ema") is not None
+        if not has_ema:
             log.warning("the checkpoint has no EMA weights: the EMA restarts from the current weights")
-            parts.ema.module.load_state_dict(payload["model"])
+        load_checkpoint_contents(parts.ema.module, payload, source, "videovit", exact=True, use_ema=has_ema)
     parts.optimizer.load_state_dict(payload["optimizer"])
     parts.scheduler.load_state_dict(payload["scheduler"])
     parts.scaler.load_state_dict(payload["grad_scaler"])

@@ -8,8 +8,7 @@ import numpy as np
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, load_pretrained, read_checkpoint
-from videovit.checkpoint.reading import detect_layout
+from videovit.checkpoint import CheckpointError, check_class_names, load_trained_model
 from videovit.data.datasets import VideoDataset
 from videovit.engine.checkpoint import CheckpointManager
 from videovit.engine.distributed import DistContext, barrier
@@ -18,9 +17,6 @@ from videovit.engine.evaluate import (AVERAGING, ListedVideos, average_views, fo
 from videovit.engine.loaders import eval_loader
 from videovit.engine.logging import StatsWriter
 from videovit.engine.precision import autocast_factory
-from videovit.models import build_model
-
-CLASSIFIER_PREFIXES = ("head.", "aux_head.")
 
 
 def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
@@ -36,31 +32,12 @@ def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
 
 
 def load_test_model(cfg: CfgNode, class_names: list[str], log: logging.Logger) -> nn.Module:
-    """The configured model with the weights to test (EMA weights when MODEL_EMA.ENABLE and saved)."""
+    """The weights to test (``test_weights_path``) in the model ``cfg`` describes, through the one
+    checkpoint-to-model path (``load_trained_model``: EMA policy, resizing, classifier check)."""
     path = test_weights_path(cfg, log)
-    model = build_model(cfg)
-    contents = read_checkpoint(path, trust=cfg.TRAIN.TRUST_CHECKPOINT)
-    if isinstance(contents, dict) and detect_layout(contents, path) == "videovit":
-        saved_classes = contents.get("class_names")
-        if saved_classes is not None and list(saved_classes) != list(class_names):
-            raise CheckpointError(f"{path} was trained with other classes (or another order) than the test "
-                                  f"list's classes.txt; scores would be meaningless: use the same classes.txt")
-        use_ema = cfg.MODEL_EMA.ENABLE and contents.get("model_ema") is not None
-        try:
-            model.load_state_dict(contents["model_ema" if use_ema else "model"])
-        except RuntimeError as err:
-            raise CheckpointError(f"{path} does not fit the configured model ({err}); test with the MODEL.* "
-                                  f"and DATA.NUM_FRAMES settings it was trained with") from err
-        log.info(f"testing {'EMA ' if use_ema else ''}weights of {path} (epoch {contents.get('epoch')})")
-        return model
-    report = load_pretrained(model, path, checkpoint_type=cfg.TRAIN.CHECKPOINT_TYPE, allow_partial=False,
-                             trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
-    fresh = [key for key in report.new if key.startswith(CLASSIFIER_PREFIXES)]
-    if fresh:
-        raise CheckpointError(f"{path} has no classifier for {cfg.MODEL.NUM_CLASSES} classes ({', '.join(fresh)} "
-                              f"would be random); test a checkpoint trained on this dataset")
-    log.info(f"testing weights of {path}")
-    return model
+    trained = load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
+    check_class_names(trained.class_names, class_names, path)
+    return trained.model
 
 
 def test(cfg: CfgNode, model: nn.Module | None, dataset: VideoDataset, ctx: DistContext, stats: StatsWriter,

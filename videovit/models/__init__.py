@@ -1,5 +1,7 @@
-"""Video backbones, their registry, and construction from a config."""
-from videovit.models.build import build_model
-from videovit.models.registry import create_model, list_models, register_model
+"""Video backbones: the family contract, the registry, and construction from a config."""
+from videovit.models.build import architecture_overrides, build_model
+from videovit.models.family import ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone
+from videovit.models.registry import create_model, families, family_of, get_family, list_models, register_family
 
-__all__ = ["build_model", "create_model", "list_models", "register_model"]
+__all__ = ["ArchConfig", "CheckpointLayout", "ConfigKey", "ModelFamily", "VideoBackbone", "architecture_overrides",
+           "build_model", "create_model", "families", "family_of", "get_family", "list_models", "register_family"]

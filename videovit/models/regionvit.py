@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
+                                    new_classifier)
 from videovit.models.layers import Attention
-from videovit.models.registry import register_model
-from videovit.models.temporal import TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames
+from videovit.models.registry import register_family
+from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames,
+                                      inflate_from_host, resize_time_embedding)
 
 STEMS = ("3conv", "1conv")
 LOCAL_STRIDE = 4
@@ -34,7 +37,7 @@ TOKEN_NORM_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class RegionViTConfig:
+class RegionViTConfig(ArchConfig):
     """Architecture of a RegionViT variant plus the switches ``create_model`` may override.
 
     The field names are the keyword overrides the registered constructors accept.
@@ -54,11 +57,11 @@ class RegionViTConfig:
     time_embed_init_std: float = 0.0                    # 0: zero time embedding (MODELS.md)
 
     def __post_init__(self) -> None:
+        as_tuple(self, "embed_dims", "depths", "num_heads")
         for name in ("embed_dims", "depths", "num_heads"):
-            value = tuple(getattr(self, name))
+            value = getattr(self, name)
             if len(value) != 4:
                 raise ValueError(f"RegionViT {name} needs 4 values (one per stage), got {list(value)}")
-            object.__setattr__(self, name, value)
         if self.stem not in STEMS:
             raise ValueError(f"RegionViT stem must be one of {STEMS}, got {self.stem!r}")
         if self.window_size < 1:
@@ -76,15 +79,6 @@ class RegionViTConfig:
         if self.stem == "3conv" and self.embed_dims[0] % 4:
             raise ValueError(f"the 3conv stem needs embed_dims[0] divisible by 4, "
                              f"got {self.embed_dims[0]}")
-
-
-def config_with_overrides(base: RegionViTConfig, overrides: dict[str, Any]) -> RegionViTConfig:
-    """``base`` with ``overrides`` applied; unknown names raise a TypeError listing the valid ones."""
-    valid = [f.name for f in dataclasses.fields(RegionViTConfig)]
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise TypeError(f"unknown RegionViT option(s) {unknown}; valid options: {', '.join(valid)}")
-    return dataclasses.replace(base, **overrides)
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -418,13 +412,13 @@ def linear_drop_path_rates(last_rate: float, num_blocks: int) -> list[float]:
     return [last_rate * i / (num_blocks - 1) for i in range(num_blocks)]
 
 
-class RegionViT(nn.Module):
+class RegionViT(VideoBackbone):
     """RegionViT for clips ``(B, 3, T, H, W)``: per-frame RegionViT with divided space-time attention.
 
     ``num_frames == 1`` (or ``temporal=False``) gives the image model, whose parameters are exactly
     those of the official image network; with ``temporal=False`` and T > 1 logits are the mean of
-    the per-frame logits. Features are averaged over time after the final norm, so the head stays
-    linear in the per-frame features.
+    the per-frame logits. ``forward_features`` returns ``(B, T, C)``: per frame, the final-normed
+    regional tokens averaged; the head averages over time, so it stays linear in the frame features.
     """
 
     family = "regionvit"
@@ -454,15 +448,8 @@ class RegionViT(nn.Module):
                 act_checkpoint=config.act_checkpoint))
         self.norm = nn.LayerNorm(dims[-1], eps=TOKEN_NORM_EPS)
         self.head_drop = nn.Dropout(config.drop_rate)
-        self.head = self._new_head(num_classes)
+        self.head = new_classifier(self.num_features, num_classes)
         self._init_weights()
-
-    def _new_head(self, num_classes: int) -> nn.Module:
-        if num_classes <= 0:
-            return nn.Identity()
-        head = nn.Linear(self.num_features, num_classes)
-        _init_linear(head)
-        return head
 
     def _init_weights(self) -> None:
         zero_init = {block.temporal.fc for block in self.r2l_blocks() if block.temporal is not None}
@@ -479,13 +466,33 @@ class RegionViT(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a freshly initialised one for ``num_classes`` (0: no head)."""
+        self.head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
         self.num_classes = num_classes
-        self.head = self._new_head(num_classes)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each R2L block in the backward pass (saves activation memory)."""
+        for stage in self.layers:
+            stage.act_checkpoint = enable
 
     def no_weight_decay(self) -> set[str]:
         """Relative position tables and the time embedding (norms and biases: the optimizer builder)."""
         return {name for name, _ in self.named_parameters()
                 if name.endswith(".rel_pos") or name.startswith("time_embed.")}
+
+    def layer_id(self, name: str) -> int:
+        """0 for the tokenizers, 1 + i for R2L block i (a stage's downsampling and PEG join its first
+        block), ``num_layers - 1`` for the final norm and head."""
+        match = re.match(r"layers\.(\d+)\.(blocks\.(\d+)|downsample|peg)\.", name)
+        if match is None:
+            return self.num_layers - 1 if name.startswith(("norm.", "head.")) else 0
+        stage = int(match.group(1))
+        block = int(match.group(3)) if match.group(3) is not None else 0
+        return 1 + sum(self.config.depths[:stage]) + block
+
+    @property
+    def num_layers(self) -> int:
+        """Tokenizers, every R2L block, and the final norm with the head."""
+        return sum(self.config.depths) + 2
 
     def forward_features(self, clip: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` clip -> ``(B, T, C)`` per-frame features after the final norm."""
@@ -500,20 +507,13 @@ class RegionViT(nn.Module):
         return features.reshape(clips, frames, -1)
 
     def _add_time_embedding(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.time_embed is not None
         return self.time_embed(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
-    def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, H, W)`` clip (or ``(B, 3, H, W)`` when num_frames == 1) -> ``(B, classes)``."""
-        if clip.dim() == 4 and self.num_frames == 1:
-            clip = clip[:, :, None]
-        if clip.dim() != 5:
-            raise ValueError(f"expected a clip (B, 3, T, H, W), got shape {tuple(clip.shape)}")
-        if self.temporal and clip.shape[2] != self.num_frames:
-            raise ValueError(f"this model has temporal layers for {self.num_frames} frames, got a clip "
-                             f"of {clip.shape[2]}; build it with num_frames={clip.shape[2]} (the time "
-                             "embedding can be resized when loading weights)")
-        features = self.forward_features(clip).mean(dim=1)
-        return self.head(self.head_drop(features))
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``(B, T, C)`` frame features -> ``(B, C)`` clip embedding (``pre_logits``) or logits."""
+        embedding = self.head_drop(features.mean(dim=1))
+        return embedding if pre_logits else self.head(embedding)
 
 
 def _init_linear(module: nn.Linear) -> None:
@@ -521,6 +521,8 @@ def _init_linear(module: nn.Linear) -> None:
     if module.bias is not None:
         nn.init.zeros_(module.bias)
 
+
+# ---------------------------------------------------------------------------- checkpoints
 
 _OFFICIAL_BLOCK_KEY = re.compile(r"^layers\.(\d+)\.block\.(\d+)\.(.+)$")
 
@@ -542,19 +544,23 @@ def _official_to_model_key(key: str) -> str:
     return f"layers.{stage}.blocks.{index - 1}.{rest}"
 
 
-def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor],
-                         model: RegionViT) -> dict[str, torch.Tensor]:
+def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
+    """RegionViT weights, official (``cls_token.proj``: the regional tokenizer) or this project's."""
+    return "cls_token.proj.weight" in state or "regional_embed.proj.weight" in state
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """Convert an official IBM RegionViT state dict (the value under ``'model'``) to ``model``'s keys.
 
     Renames keys, keeps one copy of each stage's downsampling (the official ``proj_cls`` duplicate
     must equal ``proj``), and reshapes LayerNorm2d parameters from (1, C, 1, 1) to (C,). A state
     dict already in this project's layout is returned unchanged. A ``module.`` prefix is removed.
     """
-    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
-    if not any(_OFFICIAL_BLOCK_KEY.match(key) or key.startswith("cls_token.") for key in state_dict):
-        return state_dict
+    state = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    if not any(_OFFICIAL_BLOCK_KEY.match(key) or key.startswith("cls_token.") for key in state):
+        return state
     converted: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
+    for key, value in state.items():
         new_key = _official_to_model_key(key)
         if new_key in converted:
             if not torch.equal(converted[new_key], value):
@@ -572,6 +578,71 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor],
     return converted
 
 
+def resize_rel_pos_table(table: torch.Tensor, window: int) -> torch.Tensor:
+    """Bicubically resize a ``(heads, (2M-1)^2)`` relative-position table to window ``window``.
+
+    The official table is stored cyclically shifted (offset ``M // 2``, docs/models.md), so it is
+    unrolled to a centred grid, resized, and shifted again with the new window's offset.
+    """
+    heads, entries = table.shape
+    old_side = round(entries ** 0.5)
+    new_side = 2 * window - 1
+    if old_side * old_side != entries or old_side % 2 == 0:
+        raise ValueError(f"relative-position table of {entries} entries is not a (2M-1)^2 grid")
+    if old_side == new_side:
+        return table
+    grid = _unshift(table.reshape(heads, old_side, old_side), (old_side + 1) // 2)
+    grid = F.interpolate(grid[None].float(), size=(new_side, new_side), mode="bicubic",
+                         align_corners=True)[0].to(table.dtype)
+    return _shift(grid, window).reshape(heads, new_side * new_side)
+
+
+def _cyclic_index(side: int, window: int) -> torch.Tensor:
+    """Table row holding offset ``d = i - (M - 1)`` of a centred grid: ``(d + M // 2) mod side``."""
+    offsets = torch.arange(side) - (window - 1)
+    return (offsets + window // 2) % side
+
+
+def _unshift(table: torch.Tensor, window: int) -> torch.Tensor:
+    index = _cyclic_index(table.shape[-1], window)
+    return table[:, index][:, :, index]
+
+
+def _shift(grid: torch.Tensor, window: int) -> torch.Tensor:
+    index = _cyclic_index(grid.shape[-1], window)
+    table = torch.empty_like(grid)
+    table[:, index[:, None], index[None, :]] = grid
+    return table
+
+
+def resize_conv_kernel(weight: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubically resize a conv kernel, rescaled by the area ratio so a flat input keeps its response."""
+    if tuple(weight.shape[-2:]) == tuple(size):
+        return weight
+    area_ratio = (weight.shape[-2] * weight.shape[-1]) / (size[0] * size[1])
+    resized = F.interpolate(weight.float(), size=size, mode="bicubic", align_corners=False)
+    return (resized * area_ratio).to(weight.dtype)
+
+
+def resize_weight(key: str, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """Window-dependent weights (relative position tables, the regional tokenizer) and the time
+    embedding, interpolated to ``target``'s shape; None for any other key."""
+    if key.endswith(".rel_pos") and source.dim() == 2 and source.shape[0] == target.shape[0]:
+        return resize_rel_pos_table(source, (round(target.shape[1] ** 0.5) + 1) // 2)
+    if key == "time_embed.weight" and source.dim() == 2 and source.shape[1] == target.shape[1]:
+        return resize_time_embedding(source, target.shape[0])
+    if key == "regional_embed.proj.weight" and source.dim() == 4 and source.shape[:2] == target.shape[:2]:
+        return resize_conv_kernel(source, (target.shape[-2], target.shape[-1]))
+    return None
+
+
+def video_only(key: str) -> bool:
+    """Temporal sub-blocks and the time embedding: weights no image checkpoint has."""
+    return ".temporal." in key or key.startswith("time_embed.")
+
+
+# ---------------------------------------------------------------------------- variants
+
 _TI = RegionViTConfig(embed_dims=(64, 128, 256, 512), num_heads=(2, 4, 8, 16), depths=(2, 2, 8, 2),
                       stem="3conv")
 _S = RegionViTConfig(embed_dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), depths=(2, 2, 8, 2),
@@ -579,59 +650,29 @@ _S = RegionViTConfig(embed_dims=(96, 192, 384, 768), num_heads=(3, 6, 12, 24), d
 _M = dataclasses.replace(_S, depths=(2, 2, 14, 2), stem="1conv")
 _B = RegionViTConfig(embed_dims=(128, 256, 512, 1024), num_heads=(4, 8, 16, 32),
                      depths=(2, 2, 14, 2), stem="1conv")
-_TI_PLUS, _S_PLUS, _M_PLUS, _B_PLUS = (dataclasses.replace(base, window_size=14)
-                                      for base in (_TI, _S, _M, _B))
 
-
-def _create(base: RegionViTConfig, num_frames: int, num_classes: int,
-            overrides: dict[str, Any]) -> RegionViT:
-    return RegionViT(config_with_overrides(base, overrides), num_frames=num_frames,
-                     num_classes=num_classes)
-
-
-@register_model
-def regionvit_ti(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-Ti: 3conv stem, widths 64-512, depths 2-2-8-2, window 7."""
-    return _create(_TI, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_s(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-S: 3conv stem, widths 96-768, depths 2-2-8-2, window 7."""
-    return _create(_S, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_m(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-M: 1conv stem, widths 96-768, depths 2-2-14-2, window 7."""
-    return _create(_M, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_b(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-B: 1conv stem, widths 128-1024, depths 2-2-14-2, window 7."""
-    return _create(_B, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_ti_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-Ti+ (not released officially): Ti with window 14."""
-    return _create(_TI_PLUS, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_s_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-S+: S with window 14 in all four stages (official ``small_w14``)."""
-    return _create(_S_PLUS, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_m_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-M+ (not released officially): M with window 14."""
-    return _create(_M_PLUS, num_frames, num_classes, overrides)
-
-
-@register_model
-def regionvit_b_plus(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> RegionViT:
-    """RegionViT-B+: B with window 14 in all four stages (official ``base_w14``)."""
-    return _create(_B_PLUS, num_frames, num_classes, overrides)
+FAMILY = register_family(ModelFamily(
+    name="regionvit",
+    build=lambda arch, num_frames, num_classes: RegionViT(arch, num_frames, num_classes),
+    # Ti/S: 3conv stem, window 7; M/B: 1conv stem. "_plus": window 14 in all four stages (official
+    # small_w14 / base_w14; Ti+ and M+ are not released officially).
+    variants={"regionvit_ti": _TI, "regionvit_s": _S, "regionvit_m": _M, "regionvit_b": _B,
+              **{f"{name}_plus": dataclasses.replace(base, window_size=14)
+                 for name, base in (("regionvit_ti", _TI), ("regionvit_s", _S), ("regionvit_m", _M),
+                                    ("regionvit_b", _B))}},
+    owns_state_dict=owns_state_dict,
+    video_only=video_only,
+    filter_state_dict=checkpoint_filter_fn,
+    resize_weight=resize_weight,
+    inflate_weight=lambda key, target, state: inflate_from_host(key, state),
+    layouts=(CheckpointLayout("regionvit_official", weights_key="model"),),
+    config_keys=(
+        ConfigKey("WINDOW_SIZE", 0, "window_size", "local window size M (0 = the variant's own: 7, or 14 for "
+                  "'_plus')", unset=0),
+        ConfigKey("STEM", "", "stem", "tokenizer stem, '3conv' or '1conv' ('' = the variant's own)", unset=""),
+        ConfigKey("PEG", False, "peg", "add the positional encoding generator (depthwise conv) after each "
+                  "stage's first block"),
+        ConfigKey("EXACT_PADDING_MASK", False, "exact_padding_mask", "mask padded tokens exactly instead of "
+                  "reproducing the official padding-mask quirk"),
+    ),
+))

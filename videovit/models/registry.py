@@ -1,27 +1,91 @@
-"""Model registry: model families register named constructors; users create them by name."""
+"""The registry of model families and their named variants; models are created by name.
+
+Family modules call ``register_family`` when imported; ``_import_families`` imports the built-in
+ones, and a user's own family registers the same way from any module (docs/adding-a-backbone.md).
+"""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import Any
 
-from torch import nn
+import torch
 
-ModelFn = Callable[..., nn.Module]
-_REGISTRY: dict[str, ModelFn] = {}
+from videovit.models.family import CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone
+
+_FAMILIES: dict[str, ModelFamily] = {}
+_VARIANTS: dict[str, ModelFamily] = {}
 
 
-def register_model(fn: ModelFn) -> ModelFn:
-    """Decorator: make ``fn`` creatable as ``create_model(fn.__name__, ...)``."""
-    if fn.__name__ in _REGISTRY:
-        raise ValueError(f"model name {fn.__name__!r} is registered twice")
-    _REGISTRY[fn.__name__] = fn
-    return fn
+def register_family(family: ModelFamily) -> ModelFamily:
+    """Make ``family`` and its variants known; a second family or variant of the same name is an error."""
+    if family.name in _FAMILIES:
+        raise ValueError(f"model family {family.name!r} is registered twice")
+    taken = sorted(set(family.variants) & set(_VARIANTS))
+    if taken:
+        raise ValueError(f"model name(s) {', '.join(taken)} of family {family.name!r} are already registered")
+    _check_config_keys(family)
+    _FAMILIES[family.name] = family
+    _VARIANTS.update(dict.fromkeys(family.variants, family))
+    return family
+
+
+def unregister_family(name: str) -> None:
+    """Forget family ``name`` and its variants (for tests that register a family of their own)."""
+    family = _FAMILIES.pop(name)
+    for variant in family.variants:
+        _VARIANTS.pop(variant, None)
 
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
     _import_families()
-    return sorted(_REGISTRY)
+    return sorted(_VARIANTS)
+
+
+def families() -> list[ModelFamily]:
+    """Every registered family, in registration order."""
+    _import_families()
+    return list(_FAMILIES.values())
+
+
+def family_of(name: str) -> ModelFamily:
+    """The family of model ``name``; an unknown name raises a ValueError listing the close ones."""
+    _import_families()
+    if name not in _VARIANTS:
+        raise ValueError(unknown_model_message(name))
+    return _VARIANTS[name]
+
+
+def get_family(family: str) -> ModelFamily:
+    """The family named ``family`` (e.g. a model's ``family`` attribute)."""
+    _import_families()
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known: {', '.join(_FAMILIES)}")
+    return _FAMILIES[family]
+
+
+def family_owning(state: Mapping[str, torch.Tensor]) -> ModelFamily | None:
+    """The family whose key names ``state`` has, or None."""
+    return next((family for family in families() if family.owns_state_dict(state)), None)
+
+
+def checkpoint_layouts() -> list[CheckpointLayout]:
+    """Every family's checkpoint layouts, each name once, in registration order."""
+    layouts: dict[str, CheckpointLayout] = {}
+    for family in families():
+        for layout in family.layouts:
+            layouts.setdefault(layout.name, layout)
+    return list(layouts.values())
+
+
+def config_keys() -> list[ConfigKey]:
+    """Every family's own ``MODEL.*`` config keys, each name once."""
+    keys: dict[str, ConfigKey] = {}
+    for family in families():
+        for key in family.config_keys:
+            keys.setdefault(key.name, key)
+    return list(keys.values())
 
 
 def unknown_model_message(name: str) -> str:
@@ -31,25 +95,26 @@ def unknown_model_message(name: str) -> str:
     return f"unknown model {name!r}.{hint} Valid names: {', '.join(list_models())}."
 
 
-def create_model(name: str, num_frames: int = 8, num_classes: int = 400,
-                 pretrained: str | None = None, **overrides: Any) -> nn.Module:
-    """Build model ``name`` for clips of ``num_frames`` frames (1 = the image model).
+def create_model(name: str, num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoBackbone:
+    """Model ``name`` for clips of ``num_frames`` frames (1 = the image model), weights random.
 
-    ``overrides`` are architecture fields of the family (dims, depths, heads, window, stem,
-    drop_path_rate, ...). ``pretrained`` is a checkpoint path loaded with the project's loader.
+    ``overrides`` are fields of the family's architecture dataclass (widths, depths, heads, drop path,
+    ``temporal=False``, ...); an option the family lacks raises a ValueError naming the valid ones.
+    ``videovit.create_model`` adds ``pretrained=`` on top of this.
     """
-    _import_families()
-    if name not in _REGISTRY:
-        raise ValueError(unknown_model_message(name))
-    model = _REGISTRY[name](num_frames=num_frames, num_classes=num_classes, **overrides)
-    if pretrained:
-        from videovit.checkpoint import load_pretrained
+    return family_of(name).create(name, num_frames, num_classes, overrides)
 
-        load_pretrained(model, pretrained)
-    return model
+
+def _check_config_keys(family: ModelFamily) -> None:
+    """Two families may share a config key only with the same default and override."""
+    for key in family.config_keys:
+        for other in _FAMILIES.values():
+            twin = next((k for k in other.config_keys if k.name == key.name), None)
+            if twin is not None and (twin.default, twin.override) != (key.default, key.override):
+                raise ValueError(f"MODEL.{key.name} of family {family.name!r} differs from the one of family "
+                                 f"{other.name!r}; give it another name")
 
 
 def _import_families() -> None:
-    """Import the family modules so that their ``@register_model`` decorators have run."""
-    from videovit.models import regionvit  # noqa: F401
-    from videovit.models import volo  # noqa: F401
+    """Import the built-in family modules so that they have registered themselves."""
+    from videovit.models import regionvit, volo  # noqa: F401

@@ -1,4 +1,4 @@
-"""Divided space-time pieces shared by every video backbone (MODELS.md section 1).
+"""Divided space-time pieces shared by the video backbones (docs/models.md, "The temporal layer").
 
 Frames are folded into the batch for all 2-D work, so tokens arrive as ``(B*T, *sites, C)``.
 The temporal sub-block regroups them into one sequence over time per spatial site, attends over
@@ -7,17 +7,21 @@ inflated image checkpoint computes exactly the image function at the start of fi
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from videovit.models.layers import Attention
 
+TEMPORAL_MARK = ".temporal."  # a host block holds its TemporalBlock as ``temporal``
+
 
 class TemporalBlock(nn.Module):
     """``x + drop_path(fc(attn(norm(x))))`` over the frame axis.
 
-    ``norm``, ``attn`` and ``fc`` are MODELS.md's temporal_norm, temporal_attn and temporal_fc;
+    ``norm``, ``attn`` and ``fc`` are the temporal_norm, temporal_attn and temporal_fc of docs/models.md;
     ``fc`` starts at zero so the block is the identity until training moves it.
     """
 
@@ -60,7 +64,7 @@ def drop_path_per_clip(x: torch.Tensor, rate: float, training: bool) -> torch.Te
 class TimeEmbedding(nn.Module):
     """Learned per-frame embedding added to ``(B*T, *sites, C)`` tokens.
 
-    Zero-initialised by default (MODELS.md), so an inflated image model keeps its function. A
+    Zero-initialised by default (docs/models.md), so an inflated image model keeps its function. A
     positive ``init_std`` draws it from a truncated normal instead: frames then differ from the first
     step, which a from-scratch or small-data run may need to find frame order at all (the demo).
     """
@@ -87,6 +91,33 @@ def resize_time_embedding(weight: torch.Tensor, num_frames: int) -> torch.Tensor
         return weight
     resized = F.interpolate(weight.t()[None], size=num_frames, mode="linear", align_corners=False)
     return resized[0].t().contiguous()
+
+
+def inflate_from_host(key: str, state: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    """Initial value of a ``<host>.temporal.*`` weight from its host block's image weights, or None.
+
+    The TimeSformer convention (docs/checkpoints.md): ``temporal.norm`` <- the host's ``norm1``,
+    ``temporal.attn.{qkv,proj}`` <- the host's ``attn.{qkv,proj}``; a host without queries and keys
+    (VOLO's outlook attention, ``attn.v``) gives its values to the v slice and q/k start from
+    trunc_normal(0.02). ``temporal.fc`` is not inflated: at zero it keeps the image function.
+    """
+    if TEMPORAL_MARK not in key:
+        return None
+    host, local = key.split(TEMPORAL_MARK, 1)
+    part, _, param = local.rpartition(".")
+    if part == "norm":
+        return state.get(f"{host}.norm1.{param}")
+    if part == "attn.proj":
+        return state.get(f"{host}.attn.proj.{param}")
+    if part != "attn.qkv":
+        return None
+    qkv = state.get(f"{host}.attn.qkv.{param}")
+    value = state.get(f"{host}.attn.v.{param}")
+    if qkv is None and value is not None and param == "weight":
+        qk = torch.empty(2 * value.shape[0], value.shape[1], dtype=value.dtype)
+        nn.init.trunc_normal_(qk, std=0.02)
+        return torch.cat([qk, value], dim=0)
+    return qkv
 
 
 def fold_frames(clip: torch.Tensor) -> torch.Tensor:

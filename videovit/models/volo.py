@@ -1,9 +1,11 @@
-"""VOLO D1-D5 as video backbones (MODELS.md sections 1 and 3).
+"""VOLO D1-D5 as video backbones (docs/models.md, "VOLO").
 
 The 2-D part is timm's VOLO, rebuilt from timm's own blocks so that its state-dict keys are
 exactly timm's and the official sail-sg files load without renaming. Around it:
 - frames are folded into the batch, tokens stay channels-last ``(B*T, H, W, C)``;
-- every Outlooker and Transformer block runs a temporal sub-block (``temporal``) first;
+- every Outlooker and Transformer block runs a temporal sub-block (``temporal``) first, and its
+  residuals go through a per-clip drop path (the blocks' forward is this module's, only their
+  parameters are timm's);
 - ``time_embed0`` (width C0) is added after the patch embedding, ``time_embed`` (width C_last)
   next to ``pos_embed``;
 - class attention runs per frame and the logits average over time after the final norm:
@@ -13,8 +15,7 @@ With zero temporal residuals and time embeddings the clip logits are the mean of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,15 +23,13 @@ from timm.layers import trunc_normal_
 from timm.models.volo import ClassBlock, Downsample, Outlooker, PatchEmbed, Transformer
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+from yacs.config import CfgNode
 
-from videovit.models.registry import register_model
-from videovit.models.temporal import (
-    TemporalBlock,
-    TimeEmbedding,
-    drop_path_per_clip,
-    fold_frames,
-    mean_over_frames,
-)
+from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
+                                    new_classifier)
+from videovit.models.registry import register_family
+from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames,
+                                      inflate_from_host, resize_time_embedding)
 
 PATCH_SIZE = 8  # stem stride: a 224 image becomes a 28x28 token map
 POOLING_SCALE = 2  # the downsample after the outlookers: 28x28 -> 14x14
@@ -39,27 +38,41 @@ TIME_EMBED_KEYS = ("time_embed0.weight", "time_embed.weight")
 
 
 @dataclass(frozen=True)
-class VoloSpec:
-    """Architecture of one VOLO variant: blocks, widths and heads per stage (4 stages)."""
+class VoloConfig(ArchConfig):
+    """Architecture of a VOLO variant plus the switches ``create_model`` may override.
 
-    depths: tuple[int, ...]
-    embed_dims: tuple[int, ...]
-    num_heads: tuple[int, ...]
+    The field names are the keyword overrides the registered models accept.
+    """
+
+    depths: tuple[int, ...] = (4, 4, 8, 2)               # outlookers, then 3 transformer stages
+    embed_dims: tuple[int, ...] = (192, 384, 384, 384)   # widths; equal after the outlooker stage
+    num_heads: tuple[int, ...] = (6, 12, 12, 12)         # heads per stage
     mlp_ratio: float = 3.0
-    stem_hidden_dim: int = 64
+    stem_hidden_dim: int = 64                            # width of the 3-conv stem
+    img_size: int = 224                                  # input side the position embedding is built for
+    drop_path_rate: float = 0.0                          # stochastic depth at the last transformer block
+    drop_rate: float = 0.0                               # dropout before the classifiers
+    act_checkpoint: bool = False                         # recompute each block in the backward pass
+    temporal: bool | None = None                         # None: temporal layers iff num_frames > 1
+    time_embed_init_std: float = 0.0                     # 0: zero time embeddings (docs/models.md)
 
-
-VARIANTS: dict[str, VoloSpec] = {
-    "volo_d1": VoloSpec((4, 4, 8, 2), (192, 384, 384, 384), (6, 12, 12, 12)),
-    "volo_d2": VoloSpec((6, 4, 10, 4), (256, 512, 512, 512), (8, 16, 16, 16)),
-    "volo_d3": VoloSpec((8, 8, 16, 4), (256, 512, 512, 512), (8, 16, 16, 16)),
-    "volo_d4": VoloSpec((8, 8, 16, 4), (384, 768, 768, 768), (12, 16, 16, 16)),
-    "volo_d5": VoloSpec((12, 12, 20, 4), (384, 768, 768, 768), (12, 16, 16, 16),
-                        mlp_ratio=4.0, stem_hidden_dim=128),
-}
-
-OVERRIDES = ("temporal", "drop_path_rate", "drop_rate", "act_checkpoint", "time_embed_init_std",
-             "embed_dims", "depths", "num_heads", "img_size", "mlp_ratio")
+    def __post_init__(self) -> None:
+        as_tuple(self, "depths", "embed_dims", "num_heads")
+        for name in ("depths", "embed_dims", "num_heads"):
+            values = getattr(self, name)
+            if len(values) != 4 or min(values) < 1:
+                raise ValueError(f"VOLO needs 4 positive {name} (outlooker stage, then 3 transformer "
+                                 f"stages), got {list(values)}")
+        if len(set(self.embed_dims[1:])) != 1:
+            raise ValueError(f"VOLO downsamples only after the outlookers, so embed_dims[1:] must be "
+                             f"equal, got {list(self.embed_dims)}")
+        for dim, heads in zip(self.embed_dims, self.num_heads, strict=True):
+            if dim % heads:
+                raise ValueError(f"embed_dims {list(self.embed_dims)} are not divisible by num_heads "
+                                 f"{list(self.num_heads)} stage by stage")
+        stride = PATCH_SIZE * POOLING_SCALE
+        if self.img_size < stride:
+            raise ValueError(f"img_size {self.img_size} is smaller than the network stride {stride}")
 
 
 class ClipDropPath(nn.Module):
@@ -76,85 +89,80 @@ class ClipDropPath(nn.Module):
         return drop_path_per_clip(clips, self.rate, self.training).reshape(x.shape)
 
 
-class _TemporalFirst(nn.Module):
-    """Mixin for a timm VOLO block: run ``self.temporal`` (if any) before the block itself.
-
-    The host's drop paths are replaced by per-clip ones; they hold no parameters, so the
-    state-dict keys stay timm's plus ``temporal.*``.
-    """
-
-    temporal: TemporalBlock | None
-
-    def _add_video_parts(self, temporal: TemporalBlock | None, drop_path: float,
-                         num_frames: int) -> None:
-        self.temporal = temporal
-        if drop_path > 0.0:
-            self.drop_path1 = ClipDropPath(drop_path, num_frames)
-            self.drop_path2 = ClipDropPath(drop_path, num_frames)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal is not None:
-            x = self.temporal(x)
-        return super().forward(x)
+def _video_block_forward(block: VideoOutlooker | VideoTransformer, x: torch.Tensor) -> torch.Tensor:
+    """Temporal sub-block (if any), then the host's pre-norm attention and MLP with per-clip drop path."""
+    if block.temporal is not None:
+        x = block.temporal(x)
+    x = x + block.clip_drop_path(block.attn(block.norm1(x)))
+    return x + block.clip_drop_path(block.mlp(block.norm2(x)))
 
 
-class VideoOutlooker(_TemporalFirst, Outlooker):
+class VideoOutlooker(Outlooker):
     """timm's Outlooker (kernel 3, padding 1, stride 2) preceded by a temporal sub-block."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, num_frames: int,
-                 temporal: TemporalBlock | None, drop_path: float = 0.0) -> None:
-        super().__init__(dim, kernel_size=3, padding=1, stride=2, num_heads=num_heads,
-                         mlp_ratio=mlp_ratio, qkv_bias=False)
-        self._add_video_parts(temporal, drop_path, num_frames)
+                 temporal: TemporalBlock | None) -> None:
+        super().__init__(dim, kernel_size=3, padding=1, stride=2, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                         qkv_bias=False)
+        self.temporal = temporal
+        self.clip_drop_path = ClipDropPath(0.0, num_frames)  # outlookers have no stochastic depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _video_block_forward(self, x)
 
 
-class VideoTransformer(_TemporalFirst, Transformer):
+class VideoTransformer(Transformer):
     """timm's VOLO Transformer block (MHSA without qkv bias + MLP) preceded by a temporal sub-block."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, num_frames: int,
                  temporal: TemporalBlock | None, drop_path: float = 0.0) -> None:
         super().__init__(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=False)
-        self._add_video_parts(temporal, drop_path, num_frames)
+        self.temporal = temporal
+        self.clip_drop_path = ClipDropPath(drop_path, num_frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _video_block_forward(self, x)
 
 
-class VideoVOLO(nn.Module):
+class VideoVOLO(VideoBackbone):
     """VOLO with divided space-time attention; with ``num_frames=1`` it is timm's image VOLO.
 
-    Input ``(B, 3, T, H, W)`` (or ``(B, 3, H, W)`` when ``num_frames == 1``), output logits.
-    The position embedding is resized bicubically on the fly for inputs of another size.
+    ``forward_features`` returns ``(B, T, 1 + N, C)``: per frame, the final-normed class token and
+    patch tokens. The position embedding is built for ``img_size`` and resized bicubically on the
+    fly for inputs of another size.
     """
 
     family = "volo"
 
-    def __init__(self, depths: Iterable[int], embed_dims: Iterable[int], num_heads: Iterable[int],
-                 mlp_ratio: float = 3.0, stem_hidden_dim: int = 64, num_frames: int = 8,
-                 num_classes: int = 400, temporal: bool | None = None,
-                 img_size: int | tuple[int, int] = 224, drop_path_rate: float = 0.0,
-                 drop_rate: float = 0.0, act_checkpoint: bool = False,
-                 time_embed_init_std: float = 0.0) -> None:
+    def __init__(self, config: VoloConfig, num_frames: int = 8, num_classes: int = 400) -> None:
         super().__init__()
-        depths, embed_dims, num_heads = tuple(depths), tuple(embed_dims), tuple(num_heads)
-        _check_architecture(depths, embed_dims, num_heads, num_frames, num_classes)
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.config = config
         self.num_frames = num_frames
         self.num_classes = num_classes
-        self.use_temporal = num_frames > 1 if temporal is None else bool(temporal)
-        self.act_checkpoint = act_checkpoint
-        width = embed_dims[-1]
+        self.temporal = num_frames > 1 if config.temporal is None else bool(config.temporal)
+        self.act_checkpoint = config.act_checkpoint
+        depths, embed_dims, num_heads, mlp_ratio = config.depths, config.embed_dims, config.num_heads, config.mlp_ratio
+        width = self.num_features = embed_dims[-1]
+        std = config.time_embed_init_std
 
         self.patch_embed = PatchEmbed(stem_conv=True, stem_stride=2, patch_size=PATCH_SIZE,
-                                      hidden_dim=stem_hidden_dim, embed_dim=embed_dims[0])
-        self.time_embed0 = (TimeEmbedding(num_frames, embed_dims[0], time_embed_init_std)
-                            if self.use_temporal else None)
-        self.pos_embed = nn.Parameter(torch.zeros(1, *_pos_grid(img_size), width))
-        self.time_embed = TimeEmbedding(num_frames, width, time_embed_init_std) if self.use_temporal else None
+                                      hidden_dim=config.stem_hidden_dim, embed_dim=embed_dims[0])
+        self.time_embed0 = TimeEmbedding(num_frames, embed_dims[0], std) if self.temporal else None
+        grid = config.img_size // (PATCH_SIZE * POOLING_SCALE)
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, width))
+        self.time_embed = TimeEmbedding(num_frames, width, std) if self.temporal else None
 
-        rates = _drop_path_rates(depths, drop_path_rate)
+        rates = _drop_path_rates(depths, config.drop_path_rate)
         self.network = nn.ModuleList([
-            nn.Sequential(*(self._outlooker(embed_dims[0], num_heads[0], mlp_ratio)
+            nn.Sequential(*(VideoOutlooker(embed_dims[0], num_heads[0], mlp_ratio, num_frames,
+                                           self._temporal_block(embed_dims[0], num_heads[0], 0.0))
                             for _ in range(depths[0]))),
             Downsample(embed_dims[0], embed_dims[1], POOLING_SCALE),
-            *(nn.Sequential(*(self._transformer(embed_dims[stage], num_heads[stage], mlp_ratio,
-                                                rates[stage][i])
+            *(nn.Sequential(*(VideoTransformer(embed_dims[stage], num_heads[stage], mlp_ratio, num_frames,
+                                               self._temporal_block(embed_dims[stage], num_heads[stage],
+                                                                    rates[stage][i]), rates[stage][i])
                               for i in range(depths[stage])))
               for stage in range(1, len(depths))),
         ])
@@ -162,26 +170,17 @@ class VideoVOLO(nn.Module):
         self.post_network = nn.ModuleList(
             ClassBlock(dim=width, num_heads=num_heads[-1], mlp_ratio=mlp_ratio, qkv_bias=False)
             for _ in range(2))
-        self.aux_head = nn.Linear(width, num_classes)
+        self.aux_head = new_classifier(width, num_classes)
         self.norm = nn.LayerNorm(width, eps=NORM_EPS)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(width, num_classes)
+        self.head_drop = nn.Dropout(config.drop_rate)
+        self.head = new_classifier(width, num_classes)
         self._init_weights()
 
     def _temporal_block(self, dim: int, num_heads: int, drop_path: float) -> TemporalBlock | None:
-        if not self.use_temporal:
+        if not self.temporal:
             return None
         return TemporalBlock(dim, num_heads, self.num_frames, qkv_bias=False, drop_path=drop_path,
                              norm_eps=NORM_EPS)
-
-    def _outlooker(self, dim: int, num_heads: int, mlp_ratio: float) -> VideoOutlooker:
-        return VideoOutlooker(dim, num_heads, mlp_ratio, self.num_frames,
-                              self._temporal_block(dim, num_heads, 0.0))
-
-    def _transformer(self, dim: int, num_heads: int, mlp_ratio: float,
-                     drop_path: float) -> VideoTransformer:
-        return VideoTransformer(dim, num_heads, mlp_ratio, self.num_frames,
-                                self._temporal_block(dim, num_heads, drop_path), drop_path)
 
     def _init_weights(self) -> None:
         """timm's scheme (trunc_normal(0.02) Linears, zero biases); temporal ``fc`` back to zero."""
@@ -200,26 +199,48 @@ class VideoVOLO(nn.Module):
     def no_weight_decay(self) -> set[str]:
         """Names of the embedding parameters that should not be weight-decayed."""
         names = {"pos_embed", "cls_token"}
-        if self.use_temporal:
+        if self.temporal:
             names.update(TIME_EMBED_KEYS)
         return names
 
+    def layer_id(self, name: str) -> int:
+        """0 for the stem and embeddings, then outlookers, transformer and class-attention blocks in
+        order (the downsample joins the first transformer block), ``num_layers - 1`` for the norm and
+        heads."""
+        parts = name.split(".")
+        depths = self.config.depths
+        if parts[0] == "network":
+            stage = int(parts[1])
+            if stage == 0:
+                return 1 + int(parts[2])
+            if stage == 1:  # the downsample
+                return 1 + depths[0]
+            return 1 + sum(depths[:stage - 1]) + int(parts[2])
+        if parts[0] == "post_network":
+            return 1 + sum(depths) + int(parts[1])
+        if parts[0] in ("norm", "head", "aux_head"):
+            return self.num_layers - 1
+        return 0
+
+    @property
+    def num_layers(self) -> int:
+        """Stem, every outlooker, transformer and class-attention block, and the norm with the heads."""
+        return sum(self.config.depths) + len(self.post_network) + 2
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace ``head`` and ``aux_head`` by fresh ``num_classes``-way layers."""
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        like = self.head.weight
+        """Replace ``head`` and ``aux_head`` by fresh ``num_classes``-way layers (0: none)."""
+        self.head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
+        self.aux_head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
         self.num_classes = num_classes
-        self.head = _new_classifier(like, num_classes)
-        self.aux_head = _new_classifier(like, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Clip ``(B, 3, T, H, W)`` (or image ``(B, 3, H, W)`` if ``num_frames == 1``) -> logits."""
-        return self.forward_head(self.forward_features(self._fold(x)))
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block in the backward pass (saves activation memory)."""
+        self.act_checkpoint = enable
 
-    def forward_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Folded frames ``(B*T, 3, H, W)`` -> normed tokens ``(B*T, 1 + N, C)``, class token first."""
-        x = self.patch_embed(frames).permute(0, 2, 3, 1)
+    def forward_features(self, clip: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` clip -> normed tokens ``(B, T, 1 + N, C)``, class token first."""
+        clips = clip.shape[0]
+        x = self.patch_embed(fold_frames(clip)).permute(0, 2, 3, 1)
         if self.time_embed0 is not None:
             x = self.time_embed0(x)
         x = self._run(self.network[0], x)
@@ -231,22 +252,21 @@ class VideoVOLO(nn.Module):
             x = self._run(stage, x)
         x = x.flatten(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.norm(self._run(self.post_network, x))
+        x = self.norm(self._run(self.post_network, x))
+        return x.reshape(clips, -1, *x.shape[1:])
 
-    def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Normed per-frame tokens ``(B*T, 1 + N, C)`` -> clip logits ``(B, num_classes)``."""
-        tokens = self.head_drop(tokens)
-        class_logits = self.head(mean_over_frames(tokens[:, 0], self.num_frames))
-        token_logits = self.aux_head(tokens[:, 1:]).amax(dim=1)
-        return class_logits + 0.5 * mean_over_frames(token_logits, self.num_frames)
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``(B, T, 1 + N, C)`` tokens -> logits, or the ``(B, C)`` mean class token (``pre_logits``).
 
-    def _fold(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4 and self.num_frames == 1:
-            return x
-        if x.dim() != 5 or x.shape[2] != self.num_frames:
-            raise ValueError(f"expected clips of shape (B, 3, {self.num_frames}, H, W) for this "
-                             f"{self.num_frames}-frame model, got {tuple(x.shape)}")
-        return fold_frames(x)
+        Logits: ``head(mean_t cls_t) + 0.5 * mean_t max_n aux_head(x_{t,n})`` (timm's token-labelling
+        head, averaged over time; with no classifier the embedding is returned).
+        """
+        features = self.head_drop(features)
+        embedding = features[:, :, 0].mean(dim=1)
+        if pre_logits or self.num_classes == 0:
+            return embedding
+        token_logits = self.aux_head(features[:, :, 1:]).amax(dim=2).mean(dim=1)
+        return self.head(embedding) + 0.5 * token_logits
 
     def _run(self, blocks: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
         recompute = self.act_checkpoint and self.training and torch.is_grad_enabled()
@@ -265,43 +285,6 @@ def resize_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int] | torch.Size
     return resized.permute(0, 2, 3, 1)
 
 
-def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor],
-                         model: VideoVOLO) -> dict[str, torch.Tensor]:
-    """Map an official/timm VOLO state dict (or one of ours) onto ``model``'s keys.
-
-    The 2-D keys are timm's already, so this is the identity; geometry (``pos_embed`` grid, time
-    embedding length) is resized, and reported, by ``videovit.checkpoint.load_pretrained``.
-    """
-    return dict(state_dict)
-
-
-def _check_architecture(depths: tuple[int, ...], embed_dims: tuple[int, ...],
-                        num_heads: tuple[int, ...], num_frames: int, num_classes: int) -> None:
-    """Raise a ValueError naming the offending field when the architecture cannot be built."""
-    for name, values in (("depths", depths), ("embed_dims", embed_dims), ("num_heads", num_heads)):
-        if len(values) != 4 or min(values) < 1:
-            raise ValueError(f"VOLO needs 4 positive {name} (outlooker stage, then 3 transformer "
-                             f"stages), got {list(values)}")
-    if len(set(embed_dims[1:])) != 1:
-        raise ValueError(f"VOLO downsamples only after the outlookers, so embed_dims[1:] must be "
-                         f"equal, got {list(embed_dims)}")
-    for dim, heads in zip(embed_dims, num_heads):
-        if dim % heads:
-            raise ValueError(f"embed_dims {list(embed_dims)} are not divisible by num_heads "
-                             f"{list(num_heads)} stage by stage")
-    if num_frames < 1 or num_classes < 1:
-        raise ValueError(f"num_frames and num_classes must be >= 1, got {num_frames} and {num_classes}")
-
-
-def _pos_grid(img_size: int | tuple[int, int]) -> tuple[int, int]:
-    """Token grid after the downsample for ``img_size`` (14x14 at 224)."""
-    height, width = (img_size, img_size) if isinstance(img_size, int) else img_size
-    stride = PATCH_SIZE * POOLING_SCALE
-    if height < stride or width < stride:
-        raise ValueError(f"img_size {img_size} is smaller than the network stride {stride}")
-    return height // stride, width // stride
-
-
 def _drop_path_rates(depths: tuple[int, ...], rate: float) -> list[list[float]]:
     """timm's per-block rates: linear in the global block index; outlookers get none."""
     last = max(sum(depths) - 1, 1)
@@ -310,49 +293,52 @@ def _drop_path_rates(depths: tuple[int, ...], rate: float) -> list[list[float]]:
             for stage, depth in enumerate(depths)]
 
 
-def _new_classifier(like: torch.Tensor, num_classes: int) -> nn.Linear:
-    """A trunc_normal(0.02) Linear on the device/dtype of ``like``."""
-    layer = nn.Linear(like.shape[1], num_classes, device=like.device, dtype=like.dtype)
-    trunc_normal_(layer.weight, std=0.02)
-    nn.init.zeros_(layer.bias)
-    return layer
+# ---------------------------------------------------------------------------- checkpoints
+
+def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
+    """VOLO weights (timm's key names, which the official sail-sg files and this project share)."""
+    return any(key.startswith("post_network.") for key in state) or (
+        "pos_embed" in state and state["pos_embed"].dim() == 4 and any(k.startswith("network.") for k in state))
 
 
-def _create(name: str, num_frames: int, num_classes: int, overrides: dict[str, Any]) -> VideoVOLO:
-    """Build variant ``name`` with the user's overrides (unknown names are rejected)."""
-    unknown = sorted(set(overrides) - set(OVERRIDES))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options are "
-                         f"{', '.join(OVERRIDES)}")
-    kwargs = {**asdict(VARIANTS[name]), **overrides}
-    return VideoVOLO(num_frames=num_frames, num_classes=num_classes, **kwargs)
+def resize_weight(key: str, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """The position embedding (bicubic on its grid) and the time embeddings (linear over time)."""
+    if key == "pos_embed" and source.dim() == 4 and source.shape[-1] == target.shape[-1]:
+        return resize_pos_embed(source, (target.shape[1], target.shape[2]))
+    if key in TIME_EMBED_KEYS and source.dim() == 2 and source.shape[1] == target.shape[1]:
+        return resize_time_embedding(source, target.shape[0])
+    return None
 
 
-@register_model
-def volo_d1(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoVOLO:
-    """VOLO-D1 (26.6M params as an image model at 224, 1000 classes)."""
-    return _create("volo_d1", num_frames, num_classes, overrides)
+def video_only(key: str) -> bool:
+    """Temporal sub-blocks and the two time embeddings: weights no image checkpoint has."""
+    return ".temporal." in key or key in TIME_EMBED_KEYS
 
 
-@register_model
-def volo_d2(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoVOLO:
-    """VOLO-D2 (58.7M params as an image model at 224, 1000 classes)."""
-    return _create("volo_d2", num_frames, num_classes, overrides)
+def _image_size(value: int, cfg: CfgNode) -> int:
+    """MODEL.IMG_SIZE, 0 meaning the training crop."""
+    return value or cfg.DATA.TRAIN_CROP_SIZE
 
 
-@register_model
-def volo_d3(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoVOLO:
-    """VOLO-D3 (86.3M params as an image model at 224, 1000 classes)."""
-    return _create("volo_d3", num_frames, num_classes, overrides)
-
-
-@register_model
-def volo_d4(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoVOLO:
-    """VOLO-D4 (193.0M params as an image model at 224, 1000 classes)."""
-    return _create("volo_d4", num_frames, num_classes, overrides)
-
-
-@register_model
-def volo_d5(num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoVOLO:
-    """VOLO-D5 (295.5M params as an image model at 224, 1000 classes; stem width 128, MLP ratio 4)."""
-    return _create("volo_d5", num_frames, num_classes, overrides)
+FAMILY = register_family(ModelFamily(
+    name="volo",
+    build=lambda arch, num_frames, num_classes: VideoVOLO(arch, num_frames, num_classes),
+    # image params at 224, 1000 classes: D1 26.6M, D2 58.7M, D3 86.3M, D4 193.0M, D5 295.5M
+    variants={
+        "volo_d1": VoloConfig(),
+        "volo_d2": VoloConfig(depths=(6, 4, 10, 4), embed_dims=(256, 512, 512, 512), num_heads=(8, 16, 16, 16)),
+        "volo_d3": VoloConfig(depths=(8, 8, 16, 4), embed_dims=(256, 512, 512, 512), num_heads=(8, 16, 16, 16)),
+        "volo_d4": VoloConfig(depths=(8, 8, 16, 4), embed_dims=(384, 768, 768, 768), num_heads=(12, 16, 16, 16)),
+        "volo_d5": VoloConfig(depths=(12, 12, 20, 4), embed_dims=(384, 768, 768, 768), num_heads=(12, 16, 16, 16),
+                              mlp_ratio=4.0, stem_hidden_dim=128),
+    },
+    owns_state_dict=owns_state_dict,
+    video_only=video_only,
+    resize_weight=resize_weight,
+    inflate_weight=lambda key, target, state: inflate_from_host(key, state),
+    layouts=(CheckpointLayout("volo_official", key_hint="network."),
+             CheckpointLayout("volo_train", weights_key="state_dict", ema_key="state_dict_ema")),
+    config_keys=(ConfigKey("IMG_SIZE", 0, "img_size", "input side the position embedding is built for "
+                           "(0 = DATA.TRAIN_CROP_SIZE)", resolve=_image_size),),
+    classifier_prefixes=("head.", "aux_head."),
+))

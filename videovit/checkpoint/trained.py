@@ -1,0 +1,127 @@
+"""One path from a trained checkpoint to a ready model, for testing, inference and export.
+
+The rules (docs/checkpoints.md, "Trained checkpoints"):
+- config: what the user's config files and overrides set wins; every other model key (MODEL.*,
+  DATA.NUM_FRAMES, MODEL_EMA.ENABLE) comes from the config saved in the checkpoint;
+- weights: the EMA weights when MODEL_EMA.ENABLE and the file holds them, else the plain ones;
+- a different frame count or resolution is resized like finetuning and reported; a classifier that
+  would be left random is an error;
+- class names: the checkpoint's, and they must equal the list's where one is given.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yacs.config import CfgNode
+
+from videovit.checkpoint.loading import load_checkpoint_contents
+from videovit.checkpoint.reading import CheckpointError, is_videovit_checkpoint, read_checkpoint
+from videovit.checkpoint.report import LoadReport
+from videovit.config.loading import ConfigError, all_keys, config_from_text, explicit_keys, set_value
+from videovit.models import VideoBackbone, build_model
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DECIDES = ("DATA.NUM_FRAMES", "MODEL_EMA.ENABLE")  # besides every MODEL.* key
+
+
+@dataclass
+class TrainedModel:
+    """A model with trained weights, the config it was built from, and the names of its classes."""
+
+    model: VideoBackbone
+    cfg: CfgNode
+    class_names: list[str] | None
+    report: LoadReport
+
+
+def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
+    """The validated, frozen config a videovit checkpoint was trained with, ``overrides`` applied."""
+    try:
+        return config_from_text(contents["config"], f"the config saved in {path}", overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{err}\n(the checkpoint may come from another version of videovit: give its config "
+                          "files with --cfg instead)") from err
+
+
+def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
+                          log: Callable[[str], None] | None = None) -> CfgNode:
+    """``cfg`` with the model keys it does not set explicitly taken from ``contents``' saved config.
+
+    Keys the user set to another value than the checkpoint's are kept and reported. A file that is not a
+    videovit checkpoint carries no config: ``cfg`` is returned unchanged.
+    """
+    if not is_videovit_checkpoint(contents):
+        return cfg
+    saved = saved_config(contents, path)
+    merged = cfg.clone()
+    merged.defrost()
+    user_set = explicit_keys(cfg)
+    taken, kept = [], []
+    for key in [f"MODEL.{name}" for name in all_keys(cfg.MODEL)] + list(CHECKPOINT_DECIDES):
+        mine, theirs = _get(cfg, key), _get(saved, key)
+        if mine == theirs:
+            continue
+        if key in user_set:
+            kept.append(f"{key} {mine!r} (checkpoint: {theirs!r})")
+        else:
+            set_value(merged, key, theirs, source=str(path))
+            taken.append(f"{key} {theirs!r}")
+    merged.freeze()
+    say = log or logger.info
+    if taken:
+        say(f"from the config saved in {path}: {', '.join(taken)}")
+    if kept:
+        say(f"as configured, differing from the checkpoint {path}: {', '.join(kept)}")
+    return merged
+
+
+def use_ema_weights(cfg: CfgNode, contents: Any) -> bool:
+    """The one EMA policy: EMA weights when MODEL_EMA.ENABLE and the checkpoint holds them."""
+    return bool(cfg.MODEL_EMA.ENABLE) and isinstance(contents, dict) and isinstance(contents.get("model_ema"), dict)
+
+
+def check_class_names(found: Sequence[str] | None, expected: Sequence[str], path: str | Path) -> None:
+    """Refuse a checkpoint trained on other classes (or another order) than ``expected``."""
+    if found is not None and list(found) != list(expected):
+        raise CheckpointError(f"{path} was trained with other classes (or another class order) than the list's "
+                              f"classes.txt ({len(found)} vs {len(expected)} classes); scores would be meaningless: "
+                              "use the classes.txt the checkpoint was trained with")
+
+
+def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: Sequence[str] = (),
+                       trust: bool = False, log: Callable[[str], None] | None = None) -> TrainedModel:
+    """The model ``cfg`` describes, completed from the checkpoint's saved config, with its trained weights.
+
+    Without ``cfg`` the saved config is used as it is, with ``overrides`` (``KEY VALUE`` pairs). ``path``
+    is a videovit checkpoint or, with a config that describes the model, any checkpoint with a
+    classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file).
+    """
+    contents = read_checkpoint(path, trust=trust)
+    if cfg is None:
+        if not is_videovit_checkpoint(contents):
+            raise CheckpointError(f"{path} is not a videovit training checkpoint and carries no config: give the "
+                                  "model's config files (--cfg)")
+        cfg = saved_config(contents, path, overrides)
+    cfg = config_for_checkpoint(cfg, contents, path, log)
+    class_names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
+    if class_names and len(class_names) != cfg.MODEL.NUM_CLASSES:
+        raise CheckpointError(f"{path} was trained on {len(class_names)} classes but MODEL.NUM_CLASSES is "
+                              f"{cfg.MODEL.NUM_CLASSES}; use the config the checkpoint was trained with")
+    model = build_model(cfg)
+    use_ema = use_ema_weights(cfg, contents)
+    report = load_checkpoint_contents(model, contents, path, allow_new_classifier=False, use_ema=use_ema, log=log)
+    (log or logger.info)(f"weights of {path}: {'EMA' if use_ema else 'plain'}"
+                         + (f", epoch {contents['epoch']}" if isinstance(contents.get("epoch"), int) else ""))
+    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report)
+
+
+def _get(cfg: CfgNode, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
