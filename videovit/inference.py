@@ -59,7 +59,7 @@ def video_views(cfg: CfgNode, path: str | Path) -> torch.Tensor:
     sampling = ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
     num_views, num_crops = cfg.TEST.NUM_TEMPORAL_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS
     transform = build_view_transform(cfg, num_crops)
-    views = []
+    views: list[torch.Tensor] = []
     for view in range(num_views):
         frames = load_clip_frames(path, sampling, train=False, view=view, num_views=num_views,
                                   backend=data.DECODING_BACKEND)
@@ -94,5 +94,5 @@ def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names:
     return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
-__all__ = ["InferenceModel", "config_from_checkpoint", "load_for_inference", "predict_video", "video_views",
+__all__ = ["InferenceModel", "load_for_inference", "predict_video", "video_views",
            "video_probabilities"]

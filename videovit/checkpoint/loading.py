@@ -17,7 +17,7 @@ from torch import nn
 from videovit.checkpoint.reading import (VIDEOVIT_LAYOUT, CheckpointError, detect_layout, extract_state_dict,
                                          has_ema_weights, read_checkpoint)
 from videovit.checkpoint.report import LoadReport
-from videovit.models.family import ModelFamily
+from videovit.models.family import ModelFamily, VideoBackbone
 from videovit.models.registry import family_owning, get_family
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 PARTIAL_HINT = "set TRAIN.ALLOW_PARTIAL_LOAD True (Python: allow_partial=True) to load it anyway"
 
 
-def load_pretrained(model: nn.Module, path: str | Path, checkpoint_type: str = "auto", allow_partial: bool = False,
+def load_pretrained(model: VideoBackbone, path: str | Path, checkpoint_type: str = "auto", allow_partial: bool = False,
                     trust: bool = False, log: Callable[[str], None] | None = None,
                     allow_new_classifier: bool | None = None) -> LoadReport:
     """Load ``path`` into ``model`` (inflating image weights into the video model) and report it.
@@ -36,7 +36,7 @@ def load_pretrained(model: nn.Module, path: str | Path, checkpoint_type: str = "
                                     allow_partial=allow_partial, log=log, allow_new_classifier=allow_new_classifier)
 
 
-def load_checkpoint_contents(model: nn.Module, obj: Any, path: str | Path, checkpoint_type: str = "auto", *,
+def load_checkpoint_contents(model: VideoBackbone, obj: Any, path: str | Path, checkpoint_type: str = "auto", *,
                              allow_partial: bool = False, allow_new_classifier: bool | None = None,
                              use_ema: bool = False, exact: bool = False,
                              log: Callable[[str], None] | None = None) -> LoadReport:

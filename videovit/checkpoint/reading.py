@@ -88,7 +88,7 @@ def detect_layout(obj: Any, path: str | Path) -> str:
         return FLAT_LAYOUT.name
     raise CheckpointError(
         f"{path}: cannot find the weights in a dict with keys {sorted(obj)[:8]}; expected a flat state dict or one "
-        f"under one of {', '.join(sorted({repr(l.weights_key) for l in layouts() if l.weights_key}))}")
+        f"under one of {', '.join(sorted({repr(layout.weights_key) for layout in layouts() if layout.weights_key}))}")
 
 
 def find_layout(name: str) -> CheckpointLayout:

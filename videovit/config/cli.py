@@ -30,7 +30,7 @@ def config_from_args(args: argparse.Namespace) -> CfgNode:
 
 def split_config_files(tokens: list[str]) -> tuple[list[str], list[str]]:
     """``--cfg`` swallows the bare overrides after the files: separate them again."""
-    files = []
+    files: list[str] = []
     for i, token in enumerate(tokens):
         if not token.endswith(YAML_SUFFIXES):
             return files, tokens[i:]

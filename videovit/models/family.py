@@ -81,8 +81,8 @@ class VideoBackbone(nn.Module, metaclass=ABCMeta):
         if x.dim() == 4 and self.num_frames == 1:
             return x[:, :, None]
         if x.dim() != 5 or (self.temporal and x.shape[2] != self.num_frames):
-            raise ValueError(f"expected clips of shape (B, 3, {self.num_frames}, H, W) for this {self.num_frames}-frame "
-                             f"model, got {tuple(x.shape)}; build the model with num_frames={_frames_of(x)} (the "
+            raise ValueError(f"expected clips of shape (B, 3, {self.num_frames}, H, W) for this "
+                             f"{self.num_frames}-frame model, got {tuple(x.shape)}; build the model with num_frames={_frames_of(x)} (the "
                              "time embedding is resized when weights are loaded)")
         return x
 
@@ -126,7 +126,7 @@ def new_classifier(num_features: int, num_classes: int, like: torch.Tensor | Non
         raise ValueError(f"num_classes must be >= 0, got {num_classes}")
     if num_classes == 0:
         return nn.Identity()
-    kwargs = {} if like is None else {"device": like.device, "dtype": like.dtype}
+    kwargs: dict[str, Any] = {} if like is None else {"device": like.device, "dtype": like.dtype}
     head = nn.Linear(num_features, num_classes, **kwargs)
     nn.init.trunc_normal_(head.weight, std=0.02)
     nn.init.zeros_(head.bias)

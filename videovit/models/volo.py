@@ -14,7 +14,7 @@ With zero temporal residuals and time embeddings the clip logits are the mean of
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -268,19 +268,19 @@ class VideoVOLO(VideoBackbone):
         token_logits = self.aux_head(features[:, :, 1:]).amax(dim=2).mean(dim=1)
         return self.head(embedding) + 0.5 * token_logits
 
-    def _run(self, blocks: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    def _run(self, blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
         recompute = self.act_checkpoint and self.training and torch.is_grad_enabled()
-        for block in blocks:
+        for block in blocks.children():
             x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
         return x
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int] | torch.Size) -> torch.Tensor:
     """Bicubically resize a channels-last ``(1, H, W, C)`` position embedding to ``grid``."""
-    grid = tuple(grid)
-    if tuple(pos_embed.shape[1:3]) == grid:
+    size = (int(grid[0]), int(grid[1]))
+    if tuple(pos_embed.shape[1:3]) == size:
         return pos_embed
-    resized = F.interpolate(pos_embed.permute(0, 3, 1, 2), size=grid, mode="bicubic",
+    resized = F.interpolate(pos_embed.permute(0, 3, 1, 2), size=size, mode="bicubic",
                             align_corners=False)
     return resized.permute(0, 2, 3, 1)
 

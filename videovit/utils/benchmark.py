@@ -49,7 +49,7 @@ from videovit.engine.distributed import resolve_device
 from videovit.engine.precision import autocast_factory, build_grad_scaler
 from videovit.models import build_model
 from videovit.models.layers import Attention
-from videovit.models.regionvit import RelPosAttention, WindowGrid, additive_padding_mask
+from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask
 from videovit.utils.tables import format_table
 
 MODES = ("forward", "forward+backward")
