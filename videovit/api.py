@@ -36,9 +36,9 @@ def create_model(name: str, num_frames: int = 8, num_classes: int | None = None,
 
 
 def show(text: str) -> None:
-    """Log ``text`` on the ``videovit`` logger, or print it to stderr where logging is not configured."""
+    """Log ``text`` on the ``videovit`` logger, or print it to stderr where that would not show it."""
     log = logging.getLogger("videovit")
-    if log.hasHandlers():
+    if log.hasHandlers() and log.isEnabledFor(logging.INFO):
         log.info(text)
     else:
         print(text, file=sys.stderr)
