@@ -1,0 +1,77 @@
+"""The one path from a trained checkpoint to a model: config reconstruction, resizing, EMA policy, classes."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from videovit.checkpoint import CheckpointError, check_class_names, config_for_checkpoint, load_trained_model
+from videovit.config import load_config
+from videovit.engine.testing import load_test_model
+from videovit.inference import load_for_inference
+from videovit.models import create_model
+
+TRAINED = ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[16, 32, 64, 128]", "MODEL.NUM_HEADS", "[1, 1, 2, 4]",
+           "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_CLASSES", "3", "DATA.NUM_FRAMES", "2", "MODEL_EMA.ENABLE", "True"]
+CLASSES = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training checkpoint of a tiny 2-frame RegionViT whose EMA weights differ from its plain ones."""
+    cfg = load_config(overrides=TRAINED)
+    model = create_model("regionvit_ti", num_frames=2, num_classes=3, embed_dims=[16, 32, 64, 128],
+                         num_heads=[1, 1, 2, 4], depths=[1, 1, 1, 1])
+    with torch.no_grad():
+        model.time_embed.weight.normal_()
+    ema = {key: value + 0.01 for key, value in model.state_dict().items()}
+    path = tmp_path_factory.mktemp("trained") / "checkpoint_epoch_0003.pyth"
+    torch.save({"model": model.state_dict(), "model_ema": ema, "config": cfg.dump(), "class_names": CLASSES,
+                "epoch": 3}, path)
+    return path
+
+
+def test_the_checkpoint_decides_what_the_user_did_not_set(checkpoint: Path) -> None:
+    user = load_config(overrides=["DATA.PATH_PREFIX", "/videos", "MODEL.DROP_PATH_RATE", "0.3"])
+    said: list[str] = []
+    cfg = config_for_checkpoint(user, torch.load(checkpoint, weights_only=True), checkpoint, said.append)
+    assert (cfg.MODEL.NAME, cfg.MODEL.DEPTHS, cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES) == (
+        "regionvit_ti", [1, 1, 1, 1], 3, 2)
+    assert cfg.MODEL_EMA.ENABLE and cfg.DATA.PATH_PREFIX == "/videos"
+    assert cfg.MODEL.DROP_PATH_RATE == 0.3  # set by the user: kept
+    assert "from the config saved in" in said[0] and "MODEL.NAME 'regionvit_ti'" in said[0]
+    assert "as configured" in said[1] and "MODEL.DROP_PATH_RATE 0.3 (checkpoint: 0.1)" in said[1]
+
+
+def test_another_frame_count_is_resized_and_said(checkpoint: Path) -> None:
+    user = load_config(overrides=["DATA.NUM_FRAMES", "4"])
+    said: list[str] = []
+    trained = load_trained_model(checkpoint, user, log=said.append)
+    assert trained.model.num_frames == 4 and trained.cfg.DATA.NUM_FRAMES == 4
+    assert trained.report.resized == ["time_embed.weight (2, 16)->(4, 16)"]
+    assert any("DATA.NUM_FRAMES 4 (checkpoint: 2)" in line for line in said)
+    assert trained.class_names == CLASSES
+
+
+def test_test_and_inference_score_the_same_weights(checkpoint: Path, tmp_path: Path) -> None:
+    """One EMA policy: with MODEL_EMA.ENABLE (saved in the checkpoint) both use the EMA weights."""
+    state = torch.load(checkpoint, weights_only=True)
+    test_cfg = load_config(overrides=["TEST.CHECKPOINT_FILE_PATH", str(checkpoint), "OUTPUT_DIR", str(tmp_path),
+                                      "TRAIN.ENABLE", "False"])
+    tested = load_test_model(config_for_checkpoint(test_cfg, state, checkpoint), CLASSES, logging.getLogger("t"))
+    demo = load_for_inference(checkpoint)
+    for name, value in tested.state_dict().items():
+        torch.testing.assert_close(value, demo.model.state_dict()[name].to(value.device))
+    torch.testing.assert_close(tested.state_dict()["head.weight"], state["model_ema"]["head.weight"])
+    plain = load_for_inference(checkpoint, overrides=["MODEL_EMA.ENABLE", "False"])
+    torch.testing.assert_close(plain.model.state_dict()["head.weight"], state["model"]["head.weight"])
+
+
+def test_class_names_must_match(checkpoint: Path) -> None:
+    check_class_names(CLASSES, list(CLASSES), checkpoint)
+    with pytest.raises(CheckpointError, match="other classes.*3 vs 2 classes"):
+        check_class_names(CLASSES, ["a", "b"], checkpoint)
+    with pytest.raises(CheckpointError, match="trained on 3 classes but MODEL.NUM_CLASSES is 5"):
+        load_trained_model(checkpoint, load_config(overrides=["MODEL.NUM_CLASSES", "5"]))
