@@ -110,7 +110,8 @@ _C.TRAIN.CHECKPOINT_EVERY_STEPS = 0
 _C.TRAIN.EVAL_PERIOD = 1
 # Initial weights: an IN1K image checkpoint or a video checkpoint ("" = random init).
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
-# Layout of TRAIN.CHECKPOINT_FILE_PATH: auto, regionvit_official, volo_official, volo_train, timm, videovit.
+# Layout of TRAIN.CHECKPOINT_FILE_PATH: auto, videovit, timm (any flat state dict), or a family's own
+# (regionvit_official, volo_official, volo_train, timesformer_official, deit, ...; docs/checkpoints.md).
 _C.TRAIN.CHECKPOINT_TYPE = "auto"
 # Allow loading a checkpoint that lacks or mismatches non-classifier weights (they stay random).
 _C.TRAIN.ALLOW_PARTIAL_LOAD = False

@@ -6,6 +6,8 @@ ones, and a user's own family registers the same way from any module (docs/addin
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +15,7 @@ import torch
 
 from videovit.models.family import CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone
 
+_IMPORTED = False
 _FAMILIES: dict[str, ModelFamily] = {}
 _VARIANTS: dict[str, ModelFamily] = {}
 
@@ -116,5 +119,13 @@ def _check_config_keys(family: ModelFamily) -> None:
 
 
 def _import_families() -> None:
-    """Import the built-in family modules so that they have registered themselves."""
-    from videovit.models import regionvit, volo  # noqa: F401
+    """Import every module of ``videovit.models`` once, so that the built-in families have registered
+    themselves: a new family module needs no line anywhere else."""
+    global _IMPORTED
+    if _IMPORTED:
+        return
+    _IMPORTED = True
+    import videovit.models as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
