@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from videovit.models import create_model
-from videovit.models.regionvit import (R2LBlock, RegionalTokenizer, WindowGrid, additive_padding_mask,
-                                       checkpoint_filter_fn, official_rel_pos_index)
+from videovit.models.r2l import WindowGrid, additive_padding_mask, official_rel_pos_index
+from videovit.models.regionvit import R2LBlock, RegionalTokenizer, checkpoint_filter_fn
 from videovit.utils.flops import count_flops, count_parameters
 
 # A small configuration (the official reference's widths) keeps forward passes cheap.

@@ -196,6 +196,11 @@ class ConfigKey:
         return self.resolve(value, cfg) if self.resolve is not None else value
 
 
+def crop_size_unless_set(value: int, cfg: CfgNode) -> int:
+    """An image-size config key's value, 0 meaning the training crop (DATA.TRAIN_CROP_SIZE)."""
+    return value or cfg.DATA.TRAIN_CROP_SIZE
+
+
 Arch = TypeVar("Arch", bound=ArchConfig)
 StateDict = dict[str, torch.Tensor]
 

@@ -27,8 +27,8 @@ from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, Mod
                                     new_classifier)
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask, attention_dtype
 from videovit.models.registry import register_family
-from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames,
-                                      inflate_from_host, resize_time_embedding)
+from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_grouped, fold_frames,
+                                      inflate_from_host, resize_time_embedding, uses_temporal_layers)
 
 STEMS = ("3conv", "1conv")
 LOCAL_STRIDE = 4
@@ -172,13 +172,6 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-def drop_path_grouped(x: torch.Tensor, rate: float, training: bool, groups: int) -> torch.Tensor:
-    """Stochastic depth with one draw per group of rows of dim 0 (one group per clip)."""
-    if rate == 0.0 or not training:
-        return x
-    return drop_path_per_clip(x.reshape(groups, -1), rate, training).reshape(x.shape)
-
-
 class R2LBlock(nn.Module):
     """Regional-to-local block, with an optional temporal sub-block run first.
 
@@ -260,13 +253,6 @@ class RegionViTStage(nn.Module):
                 regional, local = grid.to_maps(tokens)
                 tokens = grid.to_windows(regional + self.peg(regional), local + self.peg(local))
         return grid.to_maps(tokens)
-
-
-def uses_temporal_layers(temporal: bool | None, num_frames: int) -> bool:
-    """Temporal layers exist for clips of more than one frame unless ``temporal`` is False."""
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    return num_frames > 1 and temporal is not False
 
 
 def linear_drop_path_rates(last_rate: float, num_blocks: int) -> list[float]:

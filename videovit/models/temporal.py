@@ -61,6 +61,20 @@ def drop_path_per_clip(x: torch.Tensor, rate: float, training: bool) -> torch.Te
     return x * mask / keep
 
 
+def drop_path_grouped(x: torch.Tensor, rate: float, training: bool, groups: int) -> torch.Tensor:
+    """Stochastic depth with one draw per group of rows of dim 0 (one group per clip)."""
+    if rate == 0.0 or not training:
+        return x
+    return drop_path_per_clip(x.reshape(groups, -1), rate, training).reshape(x.shape)
+
+
+def uses_temporal_layers(temporal: bool | None, num_frames: int) -> bool:
+    """Temporal layers exist for clips of more than one frame unless ``temporal`` is False."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return num_frames > 1 and temporal is not False
+
+
 class TimeEmbedding(nn.Module):
     """Learned per-frame embedding added to ``(B*T, *sites, C)`` tokens.
 

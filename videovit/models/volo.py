@@ -23,10 +23,9 @@ from timm.layers import trunc_normal_
 from timm.models.volo import ClassBlock, Downsample, Outlooker, PatchEmbed, Transformer
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from yacs.config import CfgNode
 
 from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
-                                    new_classifier)
+                                    crop_size_unless_set, new_classifier)
 from videovit.models.registry import register_family
 from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames,
                                       inflate_from_host, resize_time_embedding)
@@ -315,11 +314,6 @@ def video_only(key: str) -> bool:
     return ".temporal." in key or key in TIME_EMBED_KEYS
 
 
-def _image_size(value: int, cfg: CfgNode) -> int:
-    """MODEL.IMG_SIZE, 0 meaning the training crop."""
-    return value or cfg.DATA.TRAIN_CROP_SIZE
-
-
 FAMILY = register_family(ModelFamily(
     name="volo",
     build=lambda arch, num_frames, num_classes: VideoVOLO(arch, num_frames, num_classes),
@@ -339,6 +333,6 @@ FAMILY = register_family(ModelFamily(
     layouts=(CheckpointLayout("volo_official", key_hint="network."),
              CheckpointLayout("volo_train", weights_key="state_dict", ema_key="state_dict_ema")),
     config_keys=(ConfigKey("IMG_SIZE", 0, "img_size", "input side the position embedding is built for "
-                           "(0 = DATA.TRAIN_CROP_SIZE)", resolve=_image_size),),
+                           "(0 = DATA.TRAIN_CROP_SIZE)", resolve=crop_size_unless_set),),
     classifier_prefixes=("head.", "aux_head."),
 ))
