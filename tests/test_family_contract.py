@@ -3,6 +3,7 @@ project (config, registry, inflation, training, resume) without touching a packa
 built-in family offers the same API (docs/adding-a-backbone.md)."""
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -180,6 +181,7 @@ TINY_VARIANTS = {  # a small model of each built-in family
     "regionvit": ("regionvit_ti", dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 1, 2, 4], depths=[1, 1, 1, 1])),
     "volo": ("volo_d1", dict(embed_dims=[16, 32, 32, 32], num_heads=[1, 2, 2, 2], depths=[1, 1, 1, 1],
                              img_size=64, mlp_ratio=2.0)),
+    "timesformer": ("timesformer_b", dict(embed_dims=[16], depths=[2], num_heads=[2], patch_size=16, img_size=64)),
 }
 
 
@@ -237,14 +239,17 @@ def _trained_checkpoint(path: Path, num_classes: int) -> Path:
     return path
 
 
-def test_create_model_pretrained_shows_the_report_and_takes_the_class_count(tmp_path: Path, capsys) -> None:
+def test_create_model_pretrained_shows_the_report_and_takes_the_class_count(tmp_path: Path, capsys,
+                                                                           monkeypatch) -> None:
+    videovit_log = logging.getLogger("videovit")  # as in a fresh Python session: logging not set up
+    monkeypatch.setattr(videovit_log, "handlers", [])
+    monkeypatch.setattr(videovit_log, "propagate", False)
     name, overrides = TINY_VARIANTS["regionvit"]
     path = _trained_checkpoint(tmp_path / "trained.pyth", num_classes=4)
     model = videovit.create_model(name, num_frames=2, pretrained=path, **overrides)
     assert model.num_classes == 4
-    shown = capsys.readouterr()  # stderr, or the videovit log's console handler where a run set one up
-    text = shown.err + shown.out
-    assert f"load report for {path} (layout videovit, family regionvit)" in text and "new            0" in text
+    err = capsys.readouterr().err
+    assert f"load report for {path} (layout videovit, family regionvit)" in err and "new            0" in err
     with pytest.raises(CheckpointError, match="classifier would be random.*num_classes"):
         videovit.create_model(name, num_frames=2, num_classes=400, pretrained=path, **overrides)
     finetune = videovit.create_model(name, num_frames=2, num_classes=400, pretrained=path, allow_new_classifier=True,
