@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from videovit.models import create_model
-from videovit.models.regionvit import (R2LBlock, RegionalTokenizer, WindowGrid, additive_padding_mask,
-                                       checkpoint_filter_fn, official_rel_pos_index)
+from videovit.models.regionvit import (
+    R2LBlock,
+    RegionalTokenizer,
+    WindowGrid,
+    additive_padding_mask,
+    checkpoint_filter_fn,
+    official_rel_pos_index,
+)
 from videovit.utils.flops import count_flops, count_parameters
 
 # A small configuration (the official reference's widths) keeps forward passes cheap.
@@ -63,8 +69,8 @@ def test_video_model_cost_matches_the_paper(name, params, gflops):
     assert measured == pytest.approx(gflops, rel=0.01)
 
 
-def test_official_reference_weights_reproduce_official_logits(shared_dir):
-    reference = shared_dir / "fixtures" / "reference"
+def test_official_reference_weights_reproduce_official_logits(test_data):
+    reference = test_data / "reference"
     arch = json.loads((reference / "regionvit_mini_w7.json").read_text())
     assert arch["embed_dim"][0] == arch["embed_dim"][1]  # our stem width is the stage-0 width
     model = create_model(
@@ -80,8 +86,8 @@ def test_official_reference_weights_reproduce_official_logits(shared_dir):
 
 
 @pytest.mark.parametrize("manifest", sorted(MANIFEST_MODELS))
-def test_official_checkpoint_layout_loads_strictly(shared_dir, manifest):
-    manifest_file = shared_dir / "fixtures" / "checkpoints" / f"regionvit_{manifest}.json"
+def test_official_checkpoint_layout_loads_strictly(test_data, manifest):
+    manifest_file = test_data / "checkpoints" / f"regionvit_{manifest}.json"
     shapes = json.loads(manifest_file.read_text())
     state = {key: torch.randn(shape) for key, shape in shapes.items()}
     for key in state:  # the official file stores the shared downsampling twice, identical
@@ -99,8 +105,8 @@ def test_official_checkpoint_layout_loads_strictly(shared_dir, manifest):
                                state["layers.2.block.1.attn.rel_pos"])
 
 
-def test_differing_duplicate_downsampling_is_rejected(shared_dir):
-    shapes = json.loads((shared_dir / "fixtures" / "checkpoints" / "regionvit_tiny.json").read_text())
+def test_differing_duplicate_downsampling_is_rejected(test_data):
+    shapes = json.loads((test_data / "checkpoints" / "regionvit_tiny.json").read_text())
     state = {key: torch.randn(shape) for key, shape in shapes.items()}
     model = create_model("regionvit_ti", num_frames=1, num_classes=1000)
     with pytest.raises(ValueError, match="proj_cls"):

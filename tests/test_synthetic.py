@@ -9,8 +9,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.frame import PictureType
 import pytest
+from av.video.frame import PictureType
 
 from videovit.data import probe_video, read_frames
 from videovit.data.synthetic import (
@@ -74,8 +74,8 @@ def test_same_seed_same_bytes_whatever_the_workers_other_seed_differs(dataset: P
     assert set(other_digests.values()).isdisjoint(_digests(dataset).values())
 
 
-def test_annotation_files_follow_the_official_format(dataset: Path, shared_dir: Path) -> None:
-    official = shared_dir / "fixtures" / "annotations" / "k400"
+def test_annotation_files_follow_the_official_format(dataset: Path, test_data: Path) -> None:
+    official = test_data / "annotations" / "k400"
     annotations = dataset / "annotations"
     for name in ("train.csv", "validate.csv", "test.csv"):
         header = (annotations / name).read_text().splitlines()[0]

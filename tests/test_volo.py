@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from videovit.checkpoint import load_pretrained
-
 from videovit.config.defaults import get_defaults
 from videovit.models import build_model, volo
 from videovit.models.temporal import TemporalBlock
@@ -62,8 +61,8 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def manifest(shared_dir: Path, name: str) -> dict[str, list[int]]:
-    return json.loads((shared_dir / "fixtures" / "checkpoints" / f"{name}_224.json").read_text())
+def manifest(test_data: Path, name: str) -> dict[str, list[int]]:
+    return json.loads((test_data / "checkpoints" / f"{name}_224.json").read_text())
 
 
 def random_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
@@ -195,7 +194,7 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
         loss.backward()
         losses.append(loss.detach())
     torch.testing.assert_close(losses[0], losses[1])
-    for (name, a), b in zip(plain.named_parameters(), recomputed.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), recomputed.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, msg=name)
 
 
@@ -250,16 +249,16 @@ def test_registered_and_built_from_config() -> None:
 
 
 @pytest.mark.parametrize("name", ["volo_d1", "volo_d2"])
-def test_random_official_state_dict_loads_strictly(shared_dir: Path, name: str) -> None:
+def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -> None:
     model = getattr(volo, name)(num_frames=1, num_classes=1000)
-    state = random_state_dict(manifest(shared_dir, name))
+    state = random_state_dict(manifest(test_data, name))
     model.load_state_dict(volo.checkpoint_filter_fn(state, model), strict=True)
     torch.testing.assert_close(model.pos_embed, state["pos_embed"])
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
-def test_manifest_keys_and_shapes_match_image_and_video_models(shared_dir: Path, name: str) -> None:
-    shapes = {k: tuple(v) for k, v in manifest(shared_dir, name).items()}
+def test_manifest_keys_and_shapes_match_image_and_video_models(test_data: Path, name: str) -> None:
+    shapes = {k: tuple(v) for k, v in manifest(test_data, name).items()}
     with torch.device("meta"):
         image = getattr(volo, name)(num_frames=1, num_classes=1000)
         video = getattr(volo, name)(num_frames=8, num_classes=1000)
