@@ -11,8 +11,16 @@ import torch
 from torch import nn
 
 from videovit.models.regionvit import R2LBlock, WindowGrid
-from videovit.utils.benchmark import (AttentionCost, AttentionShape, BenchmarkSettings, measure_attention,
-                                      r2l_attention, reset_peak_rss, run_in_fresh_process, time_iterations)
+from videovit.utils.benchmark import (
+    AttentionCost,
+    AttentionShape,
+    BenchmarkSettings,
+    measure_attention,
+    r2l_attention,
+    reset_peak_rss,
+    run_in_fresh_process,
+    time_iterations,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
