@@ -18,6 +18,8 @@ import pytest
 import torch
 from tiny_runs import make_tiny_dataset, run_net, tiny_overrides
 
+pytestmark = pytest.mark.slow  # every case runs tools/run_net.py in a subprocess
+
 Setup = Callable[[Path, Path], tuple[list[Path], dict[str, object]]]
 PER_CLASS = {"train": 2, "val": 1, "test": 1}
 

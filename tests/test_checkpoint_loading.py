@@ -96,6 +96,7 @@ MANIFEST_CASES = (
        for layout in ("volo_official", "volo_train", "safetensors")])
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.filterwarnings("ignore:.*meta parameter.*no-op")
 @pytest.mark.parametrize("manifest,layout", MANIFEST_CASES)
 def test_official_files_inflate_cleanly(test_data: Path, tmp_path: Path, manifest: str, layout: str):

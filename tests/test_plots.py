@@ -123,6 +123,7 @@ def test_predictions_with_another_classes_file_are_refused(predictions) -> None:
         read_predictions(path, ["a", "b", "c", "d"])
 
 
+@pytest.mark.slow
 def test_plot_cli_draws_every_subcommand(stats_file, predictions, tmp_path, capsys) -> None:
     main = runpy.run_path(str(REPO_ROOT / "tools" / "plot.py"))["main"]
     path, classes, _, _ = predictions

@@ -20,7 +20,7 @@ from videovit.utils.flops import count_flops, count_parameters
 # A small configuration (the official reference's widths) keeps forward passes cheap.
 TINY = dict(embed_dims=(32, 64, 128, 256), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
-IMAGE_PARAMS = {  # MODELS.md 2.1, 224 input, 1000 classes
+IMAGE_PARAMS = {  # docs/models.md (RegionViT variants): 224 input, 1000 classes
     "regionvit_ti": 13_842_676, "regionvit_s": 30_586_618, "regionvit_m": 41_215_906,
     "regionvit_b": 72_747_232, "regionvit_s_plus": 31_354_714, "regionvit_b_plus": 73_825_120,
 }
@@ -53,6 +53,7 @@ def test_image_parameter_counts_match_the_paper(name):
     assert not any("temporal" in key or "time_embed" in key for key in model.state_dict())
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name, gflops", [("regionvit_ti", 2.43), ("regionvit_s", 5.36)])
 def test_image_flops_match_the_paper(name, gflops):
     model = create_model(name, num_frames=1, num_classes=1000)
@@ -60,6 +61,7 @@ def test_image_flops_match_the_paper(name, gflops):
     assert measured == pytest.approx(gflops, rel=0.01)
 
 
+@pytest.mark.slow  # full-size video models
 @pytest.mark.parametrize("name, params, gflops", [("regionvit_s", 42.4e6, 59.4),
                                                   ("regionvit_m", 57.5e6, 83.1)])
 def test_video_model_cost_matches_the_paper(name, params, gflops):
@@ -85,6 +87,7 @@ def test_official_reference_weights_reproduce_official_logits(test_data):
     torch.testing.assert_close(logits, io["logits"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("manifest", sorted(MANIFEST_MODELS))
 def test_official_checkpoint_layout_loads_strictly(test_data, manifest):
     manifest_file = test_data / "checkpoints" / f"regionvit_{manifest}.json"
@@ -141,7 +144,7 @@ def test_frame_order_matters_only_through_the_time_embedding():
 
 
 @pytest.mark.parametrize("frames, size", [(1, (224, 224)), (4, (160, 256)), (8, (224, 224)),
-                                          (16, (160, 256))])
+                                          pytest.param(16, (160, 256), marks=pytest.mark.slow)])
 def test_output_shape_and_temporal_gradients(frames, size):
     model = tiny_model(num_frames=frames).train()
     if frames > 1:

@@ -30,6 +30,8 @@ from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
 from videovit.engine.logging import LOGGER_NAME
 
+pytestmark = pytest.mark.slow  # 6-epoch runs with DataLoader worker processes and decode timeouts
+
 EPOCHS = 6
 STUCK_SECONDS = 600
 # Substring of the logged reason expected for each broken video.

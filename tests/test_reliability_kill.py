@@ -32,6 +32,8 @@ from tiny_runs import (
     tiny_overrides,
 )
 
+pytestmark = pytest.mark.slow  # subprocesses killed with SIGKILL and restarted
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"TRAIN.EPOCHS": 2, "TRAIN.BATCH_SIZE": 2, "TRAIN.CHECKPOINT_EVERY_STEPS": 2, "TRAIN.EVAL_PERIOD": 0,
             "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1, "MIXUP.ENABLE": True, "SOLVER.WARMUP_EPOCHS": 0.5,

@@ -25,6 +25,8 @@ from torch.utils.data import DistributedSampler
 
 from videovit.data.lists import read_list
 
+pytestmark = pytest.mark.slow  # runs tools/run_net.py in subprocesses
+
 STEPS = 6
 EXPLODING = {"SOLVER.BASE_LR": 1e6, "SOLVER.WARMUP_EPOCHS": 0.0, "SOLVER.CLIP_GRAD": 0.0, "SOLVER.WEIGHT_DECAY": 0.0,
              "AMP.ENABLE": False, "TRAIN.EPOCHS": 1, "TRAIN.BATCH_SIZE": 2, "TRAIN.CHECKPOINT_EVERY_STEPS": 1,

@@ -1,4 +1,4 @@
-"""Temporal sampling (DATA.md section 3): exact indices on hand-computed cases, both modes and splits."""
+"""Temporal sampling (see docs/data.md): exact indices on hand-computed cases, both modes and splits."""
 from __future__ import annotations
 
 import pytest

@@ -15,7 +15,7 @@ from videovit.models import build_model, volo
 from videovit.models.temporal import TemporalBlock
 
 TINY = dict(embed_dims=(32, 64, 64, 64), depths=(1, 1, 1, 1), num_heads=(2, 4, 4, 4), mlp_ratio=2.0)
-IMAGE_PARAMS = {  # MODELS.md section 3: 224 input, 1000 classes
+IMAGE_PARAMS = {  # docs/models.md (VOLO variants): 224 input, 1000 classes
     "volo_d1": 26_632_040,
     "volo_d2": 58_678_336,
     "volo_d3": 86_325_072,
@@ -71,6 +71,7 @@ def random_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
             for k, shape in shapes.items()}
 
 
+@pytest.mark.slow  # full-size models
 def test_image_model_matches_timm_volo_d1() -> None:
     reference = timm.create_model("volo_d1_224", pretrained=False)
     randomise_(reference, seed=1)
@@ -120,6 +121,7 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
         assert changed == order_matters
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_image_parameter_counts_match_the_spec(name: str) -> None:
     with torch.device("meta"):
@@ -127,6 +129,7 @@ def test_image_parameter_counts_match_the_spec(name: str) -> None:
     assert param_count(model) == IMAGE_PARAMS[name]
 
 
+@pytest.mark.slow  # full-size models
 def test_video_d1_parameter_count_and_temporal_switch() -> None:
     with torch.device("meta"):
         video = volo.volo_d1(num_frames=8, num_classes=400)
@@ -248,6 +251,7 @@ def test_registered_and_built_from_config() -> None:
     assert model.network[4][0].drop_path1.rate == pytest.approx(0.2)
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", ["volo_d1", "volo_d2"])
 def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -> None:
     model = getattr(volo, name)(num_frames=1, num_classes=1000)
@@ -256,6 +260,7 @@ def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -
     torch.testing.assert_close(model.pos_embed, state["pos_embed"])
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_manifest_keys_and_shapes_match_image_and_video_models(test_data: Path, name: str) -> None:
     shapes = {k: tuple(v) for k, v in manifest(test_data, name).items()}
