@@ -1,4 +1,5 @@
-"""Shared test fixtures and settings: the reference data folder, the ``slow`` tier, one seed per test."""
+"""Shared test fixtures and settings: the reference data folder, the ``slow`` tier, and a clean start for
+every test (one seed, the default decoding backend)."""
 from __future__ import annotations
 
 import os
