@@ -1,27 +1,4 @@
-"""Install videovit: `pip install -e .` (the Makefile does this inside .venv)."""
-from setuptools import find_packages, setup
+"""Shim for tools that look for setup.py: the package metadata is in pyproject.toml."""
+from setuptools import setup
 
-setup(
-    name="videovit",
-    version="0.1.0",
-    description="RegionViT and VOLO video transformers for action recognition (K400, SSV2)",
-    packages=find_packages(include=["videovit", "videovit.*"]),
-    python_requires=">=3.10",
-    install_requires=[
-        "torch>=2.4,<2.15",
-        "torchvision>=0.19,<0.30",
-        "timm>=1.0.9,<1.1",
-        "fvcore>=0.1.5.post20221221",
-        "yacs>=0.1.8",
-        "av>=12,<20",
-        "decord>=0.6.0",
-        "pytorchvideo==0.1.5",
-        "safetensors>=0.4",
-        "numpy>=1.24",
-        "tensorboard>=2.14",
-        "matplotlib>=3.7",
-    ],
-    extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],
-    },
-)
+setup()

@@ -1,29 +1,32 @@
-"""Shared test fixtures: where the team's shared reference material lives."""
+"""Shared test fixtures and settings: the reference data folder, the ``slow`` tier, and a clean start for
+every test (one seed, the default decoding backend)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+from videovit.data.decoding import get_default_backend, set_default_backend
+
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """``../shared`` next to the checkout (spec and fixtures); tests needing it skip without it."""
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared reference material not found at {SHARED_DIR}")
-    return SHARED_DIR
+def test_data() -> Path:
+    """``tests/data``: checkpoint manifests, official numerical references and annotation samples
+    (what each file is: tests/data/README.md)."""
+    return TEST_DATA
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One thread count for the whole session, set before any fixture trains a model (results of
-    a module-scoped training fixture and a later test must come from the same kernels); under
-    pytest-xdist each of the two workers takes one core."""
+    """Register the ``slow`` tier (``make test-fast`` leaves it out), and set one thread count for
+    the whole session before any fixture trains a model (results of a module-scoped training
+    fixture and a later test must come from the same kernels); under pytest-xdist each of the two
+    workers takes one core."""
+    config.addinivalue_line("markers", "slow: subprocesses, torchrun, signals, the end-to-end demo")
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
@@ -31,3 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def _seed() -> None:
     """Every test starts from the same random state."""
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_decoding_backend() -> Iterator[None]:
+    """Building a dataset or scanning a list sets the process-wide default decoding backend; put it
+    back, so that a test's backend does not leak into the next test run by the same worker."""
+    previous = get_default_backend()
+    yield
+    set_default_backend(previous)

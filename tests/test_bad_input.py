@@ -1,7 +1,7 @@
 """Bad input fails early through the real CLI: exit status 2, one message naming the file and line
 or the key and what to change, no traceback, and no training step taken.
 
-Each case takes a copy of a valid tiny dataset's lists (test_engine_train.py's: 3 classes, train,
+Each case takes a copy of a valid tiny dataset's lists (tests/tiny_runs.py's: 3 classes, train,
 val and test lists of 6, 3 and 3 videos), breaks one thing, and runs ``tools/run_net.py`` in a
 subprocess. ``{lists}`` and ``{work}`` in the expected texts stand for the case's list folder and
 working folder. Value checks report every problem at once, so one case covers several conflicts.
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
+from tiny_runs import make_tiny_dataset, run_net, tiny_overrides
 
-from test_engine_train import make_tiny_dataset, tiny_overrides
-from test_reliability_kill import run_net
+pytestmark = pytest.mark.slow  # every case runs tools/run_net.py in a subprocess
 
 Setup = Callable[[Path, Path], tuple[list[Path], dict[str, object]]]
 PER_CLASS = {"train": 2, "val": 1, "test": 1}

@@ -11,8 +11,16 @@ import torch
 from torch import nn
 
 from videovit.models.regionvit import R2LBlock, WindowGrid
-from videovit.utils.benchmark import (AttentionCost, AttentionShape, BenchmarkSettings, measure_attention,
-                                      r2l_attention, reset_peak_rss, run_in_fresh_process, time_iterations)
+from videovit.utils.benchmark import (
+    AttentionCost,
+    AttentionShape,
+    BenchmarkSettings,
+    measure_attention,
+    r2l_attention,
+    reset_peak_rss,
+    run_in_fresh_process,
+    time_iterations,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -64,6 +72,7 @@ def test_peak_memory_counts_a_buffer_even_when_the_allocator_could_reuse_it() ->
     assert 0.95 * size <= timing.peak_bytes <= 1.5 * size
 
 
+@pytest.mark.slow  # spawns a process
 @pytest.mark.skipif(not reset_peak_rss(), reason="peak RSS cannot be reset on this system")
 def test_a_fresh_process_does_not_inherit_the_parents_memory_peak() -> None:
     """getrusage's maxrss would report the parent's resident set at fork time; VmHWM does not."""
@@ -78,6 +87,7 @@ def _table_rows(out: str, first_cell: str) -> list[list[str]]:
     return [line.split() for line in out.splitlines() if line.split()[:1] == [first_cell]]
 
 
+@pytest.mark.slow  # one fresh process per measurement
 def test_benchmark_cli_prints_finite_positive_numbers(capsys) -> None:
     main = runpy.run_path(str(REPO_ROOT / "tools" / "benchmark.py"))["main"]
     assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),

@@ -96,10 +96,11 @@ MANIFEST_CASES = (
        for layout in ("volo_official", "volo_train", "safetensors")])
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.filterwarnings("ignore:.*meta parameter.*no-op")
 @pytest.mark.parametrize("manifest,layout", MANIFEST_CASES)
-def test_official_files_inflate_cleanly(shared_dir: Path, tmp_path: Path, manifest: str, layout: str):
-    path = write_layout(state_from_manifest(shared_dir / f"fixtures/checkpoints/{manifest}.json"),
+def test_official_files_inflate_cleanly(test_data: Path, tmp_path: Path, manifest: str, layout: str):
+    path = write_layout(state_from_manifest(test_data / f"checkpoints/{manifest}.json"),
                         layout, tmp_path)
     name, overrides = {**REGIONVIT_MANIFESTS, **VOLO_MANIFESTS}[manifest]
     model = meta_model(name, **overrides)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from videovit.config import (ConfigError, add_config_arguments, config_from_args, get_defaults,
-                             load_config, save_config)
+from videovit.config import ConfigError, add_config_arguments, config_from_args, get_defaults, load_config, save_config
 from videovit.config.loading import all_keys
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,12 +9,26 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from videos import (
+    decoded_indices,
+    frame_index_of,
+    make_indexed_video,
+    make_random_bytes_file,
+    make_truncated_copy,
+    make_zero_byte_file,
+)
 
-from videos import (decoded_indices, frame_index_of, make_indexed_video, make_random_bytes_file,
-                          make_truncated_copy, make_zero_byte_file)
 from videovit.config.defaults import get_defaults
-from videovit.data.datasets import (ClipSampling, DecodeTimeout, build_dataset, collate_clips, collate_views,
-                                    load_clip_frames, time_limit, worker_init_fn)
+from videovit.data.datasets import (
+    ClipSampling,
+    DecodeTimeout,
+    build_dataset,
+    collate_clips,
+    collate_views,
+    load_clip_frames,
+    time_limit,
+    worker_init_fn,
+)
 from videovit.data.sampling import uniform_indices
 
 SIZE = 64  # square frames: a full-frame view shows the whole index code

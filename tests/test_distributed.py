@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_runs import assert_same_tensors, load_checkpoint, make_tiny_dataset, run_tiny, tiny_overrides
 
-from test_engine_train import (assert_same_tensors, load_checkpoint, make_tiny_dataset, run_tiny,
-                               tiny_overrides)
+pytestmark = pytest.mark.slow  # torchrun with two gloo processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"TRAIN.EPOCHS": 1, "TRAIN.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0.5, "TEST.NUM_SPATIAL_CROPS": 3}

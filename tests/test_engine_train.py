@@ -1,105 +1,33 @@
 """Short CPU training runs on a tiny generated dataset: learning, checkpoints, resume, failures.
 
-The dataset is written by the test itself: 3 classes told apart by colour, 4-frame 32x32 H.264
-clips, one zero-byte "video" in the training list (replaced and counted) and one in the test list
-(excluded from the metrics). ``make_tiny_dataset`` and ``tiny_overrides`` are reused by
-test_distributed.py.
+The dataset (tests/tiny_runs.py) is written by the test itself: 3 classes told apart by colour,
+4-frame 32x32 H.264 clips, one zero-byte "video" in the training list (replaced and counted) and
+one in the test list (excluded from the metrics).
 """
 from __future__ import annotations
 
 import json
 import runpy
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 import torch
+from tiny_runs import (
+    BROKEN,
+    CLASSES,
+    assert_same_tensors,
+    load_checkpoint,
+    make_tiny_dataset,
+    read_stats,
+    run_tiny,
+    tiny_overrides,
+)
 
 from videovit.config import load_config
-from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.engine import run
 from videovit.engine.train import NonFiniteLossError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ["red", "green", "blue"]
-BROKEN = "broken.mp4"
-
-
-def write_colour_clip(path: Path, colour: int, seed: int, frames: int = 4, size: int = 32) -> None:
-    """An H.264 clip of noisy frames with one dominant RGB channel (the class)."""
-    rng = np.random.default_rng(seed)
-    with av.open(str(path), "w") as output:
-        stream = output.add_stream("libx264", rate=Fraction(8))
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        for t in range(frames):
-            image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-            image[..., colour] += 160
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = t
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
-
-
-def make_tiny_dataset(root: Path, per_class: dict[str, int], broken_in: tuple[str, ...] = ()) -> tuple[Path, Path]:
-    """Clips + list files under ``root``: ``per_class[split]`` clips per class, plus a zero-byte
-    video appended to each split of ``broken_in``. Returns (list folder, video folder)."""
-    videos, lists = root / "videos", root / "lists"
-    videos.mkdir(parents=True, exist_ok=True)
-    (videos / BROKEN).write_bytes(b"")
-    for s, (split, count) in enumerate(per_class.items()):
-        entries = []
-        for colour in range(len(CLASSES)):
-            for i in range(count):
-                name = f"{split}_{colour}_{i}.mp4"
-                write_colour_clip(videos / name, colour, seed=1000 * s + 10 * colour + i)
-                entries.append(ListEntry(name, colour))
-        if split in broken_in:
-            entries.append(ListEntry(BROKEN, 0))
-        write_list(lists / f"{split}.csv", entries)
-    write_classes(lists / "classes.txt", CLASSES)
-    return lists, videos
-
-
-def tiny_overrides(lists: Path, videos: Path, output_dir: Path, **extra: object) -> list[str]:
-    """KEY VALUE overrides for a tiny RegionViT on the tiny dataset (CPU, no workers, no TensorBoard)."""
-    settings: dict[str, object] = {
-        "MODEL.NAME": "regionvit_ti", "MODEL.EMBED_DIMS": [16, 32, 64, 128], "MODEL.NUM_HEADS": [1, 1, 2, 4],
-        "MODEL.DEPTHS": [1, 1, 1, 1], "MODEL.NUM_CLASSES": len(CLASSES), "MODEL.DROP_PATH_RATE": 0.0,
-        "DATA.NUM_FRAMES": 4, "DATA.PATH_TO_DATA_DIR": lists, "DATA.PATH_PREFIX": videos,
-        "DATA.TRAIN_JITTER_SCALES": [32, 40], "DATA.TRAIN_CROP_SIZE": 32, "DATA.TEST_SCALE": 32,
-        "DATA.TEST_CROP_SIZE": 32, "DATA.DECODING_BACKEND": "pyav", "DATA_LOADER.NUM_WORKERS": 0,
-        "TRAIN.BATCH_SIZE": 4, "TRAIN.EPOCHS": 3, "SOLVER.BASE_LR": 1e-3, "SOLVER.BASE_BATCH_SIZE": 4,
-        "SOLVER.WARMUP_EPOCHS": 1.0, "MIXUP.ENABLE": False, "LOG_PERIOD": 1, "TENSORBOARD": False,
-        "DEVICE": "cpu", "OUTPUT_DIR": output_dir, **extra}
-    return [token for key, value in settings.items() for token in (key, str(value))]
-
-
-def run_tiny(lists: Path, videos: Path, output_dir: Path, **extra: object) -> dict | None:
-    """``run`` on the tiny dataset with ``tiny_overrides``."""
-    return run(load_config([], tiny_overrides(lists, videos, output_dir, **extra)))
-
-
-def read_stats(output_dir: Path, kind: str) -> list[dict]:
-    """The stats.jsonl records of ``kind``."""
-    lines = (output_dir / "stats.jsonl").read_text().splitlines()
-    return [record for record in map(json.loads, lines) if record["kind"] == kind]
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint as saved (it must load with weights_only=True)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def assert_same_tensors(first: dict, second: dict, atol: float = 0.0) -> None:
-    assert first.keys() == second.keys()
-    for key in first:
-        assert torch.allclose(first[key].float(), second[key].float(), atol=atol, rtol=0), key
-
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
@@ -137,7 +65,7 @@ def test_training_lowers_the_loss_and_writes_its_outputs(trained) -> None:
 def test_broken_training_video_is_replaced_logged_and_counted(trained) -> None:
     output_dir, _ = trained
     log = (output_dir / "log.txt").read_text()
-    assert f"replaced a video that failed to decode: " in log and BROKEN in log
+    assert "replaced a video that failed to decode: " in log and BROKEN in log
     assert all(e["failed_videos"] == 1 for e in read_stats(output_dir, "train_epoch"))
 
 
@@ -301,4 +229,4 @@ def test_schedule_warms_up_linearly_then_follows_a_cosine_to_the_minimum(tmp_pat
     assert rates[10] == pytest.approx(1e-3)                               # peak after 10 steps
     assert rates[25] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))         # cosine mid-point
     assert rates[40] == pytest.approx(1e-5)
-    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))

@@ -7,8 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from videovit.engine.evaluate import (ListedVideos, ViewScores, average_views, mean_class_accuracy,
-                                      pair_accuracy, topk_accuracy, video_metrics, write_test_outputs)
+from videovit.engine.evaluate import (
+    ListedVideos,
+    ViewScores,
+    average_views,
+    mean_class_accuracy,
+    pair_accuracy,
+    topk_accuracy,
+    video_metrics,
+    write_test_outputs,
+)
 
 
 def _views(rows: list[tuple[int, int, list[float]]], failures=()) -> ViewScores:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,6 +84,7 @@ def test_model_summary_reports_the_configured_model():
     assert "layers" in text and "layers.0" not in text   # depth 1 only
 
 
+@pytest.mark.slow  # subprocess
 def test_model_info_tool_runs_from_the_command_line():
     result = subprocess.run(
         [sys.executable, "tools/model_info.py", "--cfg", "configs/K400/regionvit_s.yaml",

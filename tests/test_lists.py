@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from videovit.data.lists import (ListEntry, build_k400_lists, build_ssv2_lists, import_lists, index_videos,
-                                 read_classes, read_list, write_list)
+from videovit.data.lists import (
+    ListEntry,
+    build_k400_lists,
+    build_ssv2_lists,
+    import_lists,
+    index_videos,
+    read_classes,
+    read_list,
+    write_list,
+)
 
 K400_CLASSES = ["abseiling", "bending metal", "playing guitar", "zumba"]
 SSV2_CLASSES = ["Approaching something with your camera", "Moving something down",
@@ -88,10 +96,10 @@ def _k400_videos(root: Path) -> None:
     _touch(root, "zumba/notes.txt")
 
 
-def test_k400_builder_on_official_csvs(shared_dir, tmp_path):
+def test_k400_builder_on_official_csvs(test_data, tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     _k400_videos(videos)
-    report = build_k400_lists(shared_dir / "fixtures/annotations/k400", videos, out, separator=",")
+    report = build_k400_lists(test_data / "annotations/k400", videos, out, separator=",")
     assert read_classes(out / "classes.txt") == K400_CLASSES  # sorted names, quoted labels unquoted
     assert (out / "train.csv").read_text() == (
         "abseiling/aB3dE5fG7hJ_000012_000022.mp4,0\n"
@@ -116,20 +124,20 @@ def test_k400_builder_on_official_csvs(shared_dir, tmp_path):
         ListEntry("playing guitar/mN8bV6cX4zA_000101_000111.mkv", 2)
 
 
-def test_k400_builder_uses_a_labelled_test_csv_when_given(shared_dir, tmp_path):
+def test_k400_builder_uses_a_labelled_test_csv_when_given(test_data, tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     _k400_videos(videos)
     test_csv = tmp_path / "test_labelled.csv"
     test_csv.write_text('label,youtube_id,time_start,time_end,split\n"bending metal",Qw3rTy7uI0p,48,58,test\n')
-    report = build_k400_lists(shared_dir / "fixtures/annotations/k400", videos, out,
+    report = build_k400_lists(test_data / "annotations/k400", videos, out,
                               labelled_test_csv=test_csv)
     assert (out / "test.csv").read_text() == "bending metal/Qw3rTy7uI0p_000048_000058.mp4 1\n"
     assert not any("validation split" in note for note in report.notes)
 
 
-def test_k400_unknown_class_fails_with_file_and_line(shared_dir, tmp_path):
+def test_k400_unknown_class_fails_with_file_and_line(test_data, tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(shared_dir / "fixtures/annotations/k400", annotations)
+    shutil.copytree(test_data / "annotations/k400", annotations)
     with open(annotations / "validate.csv", "a") as handle:
         handle.write('"juggling balls",Ab1cD2eF3gH,0,10,val\n')
     _k400_videos(tmp_path / "videos")
@@ -137,9 +145,9 @@ def test_k400_unknown_class_fails_with_file_and_line(shared_dir, tmp_path):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_bad_time_fails_with_file_and_line(shared_dir, tmp_path):
+def test_k400_bad_time_fails_with_file_and_line(test_data, tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(shared_dir / "fixtures/annotations/k400", annotations)
+    shutil.copytree(test_data / "annotations/k400", annotations)
     with open(annotations / "train.csv", "a") as handle:
         handle.write("zumba,Ab1cD2eF3gH,1.5,11.5,train\n")
     _k400_videos(tmp_path / "videos")
@@ -147,15 +155,15 @@ def test_k400_bad_time_fails_with_file_and_line(shared_dir, tmp_path):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_with_no_videos_found_fails(shared_dir, tmp_path):
+def test_k400_with_no_videos_found_fails(test_data, tmp_path):
     (tmp_path / "videos").mkdir()
     with pytest.raises(ValueError, match="no video of the train split was found"):
-        build_k400_lists(shared_dir / "fixtures/annotations/k400", tmp_path / "videos", tmp_path / "lists")
+        build_k400_lists(test_data / "annotations/k400", tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_unlabelled_csv_as_labelled_test_is_refused(shared_dir, tmp_path):
+def test_k400_unlabelled_csv_as_labelled_test_is_refused(test_data, tmp_path):
     _k400_videos(tmp_path / "videos")
-    annotations = shared_dir / "fixtures/annotations/k400"
+    annotations = test_data / "annotations/k400"
     with pytest.raises(ValueError, match=r"test.csv:1: header lacks column\(s\) \['label'\]"):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists",
                          labelled_test_csv=annotations / "test.csv")
@@ -163,11 +171,11 @@ def test_k400_unlabelled_csv_as_labelled_test_is_refused(shared_dir, tmp_path):
 
 # ---------------------------------------------------------------------------- Something-Something V2
 
-def test_ssv2_builder_on_official_jsons(shared_dir, tmp_path):
+def test_ssv2_builder_on_official_jsons(test_data, tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     for video_id in ["78687", "42326", "100904", "80715", "74225", "116154"]:  # 34899 is missing
         _touch(videos, f"{video_id}.webm")
-    report = build_ssv2_lists(shared_dir / "fixtures/annotations/ssv2", videos, out)
+    report = build_ssv2_lists(test_data / "annotations/ssv2", videos, out)
     assert read_classes(out / "classes.txt") == SSV2_CLASSES  # numeric id order
     assert (out / "train.csv").read_text() == "78687.webm 2\n42326.webm 3\n100904.webm 4\n80715.webm 0\n"
     assert (out / "val.csv").read_text() == "74225.webm 2\n116154.webm 1\n"
@@ -176,9 +184,9 @@ def test_ssv2_builder_on_official_jsons(shared_dir, tmp_path):
     assert report.splits["train"].missing == ["34899"]
 
 
-def test_ssv2_unknown_template_fails_naming_the_entry(shared_dir, tmp_path):
+def test_ssv2_unknown_template_fails_naming_the_entry(test_data, tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(shared_dir / "fixtures/annotations/ssv2", annotations)
+    shutil.copytree(test_data / "annotations/ssv2", annotations)
     (annotations / "something-something-v2-validation.json").write_text(
         '[{"id":"1","label":"x","template":"Spinning [something]","placeholders":["x"]}]')
     _touch(tmp_path / "videos", "1.webm")
@@ -220,7 +228,7 @@ def test_index_videos_finds_nested_files_and_needs_a_folder(tmp_path):
         index_videos(tmp_path / "nope")
 
 
-def test_build_data_lists_cli_prints_the_report(shared_dir, tmp_path, monkeypatch, capsys):
+def test_build_data_lists_cli_prints_the_report(test_data, tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     try:
         import build_data_lists
@@ -228,7 +236,7 @@ def test_build_data_lists_cli_prints_the_report(shared_dir, tmp_path, monkeypatc
         sys.path.pop(0)
     _k400_videos(tmp_path / "videos")
     monkeypatch.setattr(sys, "argv", [
-        "build_data_lists.py", "k400", "--annotations", str(shared_dir / "fixtures/annotations/k400"),
+        "build_data_lists.py", "k400", "--annotations", str(test_data / "annotations/k400"),
         "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "lists"), "--separator", "\t"])
     assert build_data_lists.main() == 0
     printed = capsys.readouterr().out
@@ -238,7 +246,7 @@ def test_build_data_lists_cli_prints_the_report(shared_dir, tmp_path, monkeypatc
         ListEntry("bending metal/Xc4vB6nM8lK_000220_000230.mp4", 1)
 
 
-def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(shared_dir, tmp_path,
+def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(test_data, tmp_path,
                                                                            monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     try:
@@ -246,7 +254,7 @@ def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(shared
     finally:
         sys.path.pop(0)
     annotations = tmp_path / "annotations"
-    shutil.copytree(shared_dir / "fixtures/annotations/k400", annotations)
+    shutil.copytree(test_data / "annotations/k400", annotations)
     with open(annotations / "validate.csv", "a") as handle:
         handle.write('"juggling balls",Ab1cD2eF3gH,0,10,val\n')
     _k400_videos(tmp_path / "videos")

@@ -20,6 +20,7 @@ def test_readme_lists_every_k400_model_config():
     assert set(README_ROWS) == configs
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("config", sorted(README_ROWS))
 def test_readme_parameter_counts_match_the_models(config: str):
     with torch.device("meta"):

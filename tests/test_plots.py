@@ -13,8 +13,16 @@ from PIL import Image
 from videovit.data.lists import write_classes
 from videovit.engine.evaluate import ListedVideos, VideoScores, write_test_outputs
 from videovit.engine.logging import StatsWriter
-from videovit.utils.plots import (confusion_matrix, per_class_accuracy, plot_confusion, plot_curves, plot_per_class,
-                                  read_predictions, read_stats, row_normalised)
+from videovit.utils.plots import (
+    confusion_matrix,
+    per_class_accuracy,
+    plot_confusion,
+    plot_curves,
+    plot_per_class,
+    read_predictions,
+    read_stats,
+    row_normalised,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -115,6 +123,7 @@ def test_predictions_with_another_classes_file_are_refused(predictions) -> None:
         read_predictions(path, ["a", "b", "c", "d"])
 
 
+@pytest.mark.slow
 def test_plot_cli_draws_every_subcommand(stats_file, predictions, tmp_path, capsys) -> None:
     main = runpy.run_path(str(REPO_ROOT / "tools" / "plot.py"))["main"]
     path, classes, _, _ = predictions

@@ -14,7 +14,7 @@ from videovit.utils.flops import count_flops, count_parameters
 # A small configuration (the official reference's widths) keeps forward passes cheap.
 TINY = dict(embed_dims=(32, 64, 128, 256), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 
-IMAGE_PARAMS = {  # MODELS.md 2.1, 224 input, 1000 classes
+IMAGE_PARAMS = {  # docs/models.md (RegionViT variants): 224 input, 1000 classes
     "regionvit_ti": 13_842_676, "regionvit_s": 30_586_618, "regionvit_m": 41_215_906,
     "regionvit_b": 72_747_232, "regionvit_s_plus": 31_354_714, "regionvit_b_plus": 73_825_120,
 }
@@ -47,6 +47,7 @@ def test_image_parameter_counts_match_the_paper(name):
     assert not any("temporal" in key or "time_embed" in key for key in model.state_dict())
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name, gflops", [("regionvit_ti", 2.43), ("regionvit_s", 5.36)])
 def test_image_flops_match_the_paper(name, gflops):
     model = create_model(name, num_frames=1, num_classes=1000)
@@ -54,6 +55,7 @@ def test_image_flops_match_the_paper(name, gflops):
     assert measured == pytest.approx(gflops, rel=0.01)
 
 
+@pytest.mark.slow  # full-size video models
 @pytest.mark.parametrize("name, params, gflops", [("regionvit_s", 42.4e6, 59.4),
                                                   ("regionvit_m", 57.5e6, 83.1)])
 def test_video_model_cost_matches_the_paper(name, params, gflops):
@@ -63,8 +65,8 @@ def test_video_model_cost_matches_the_paper(name, params, gflops):
     assert measured == pytest.approx(gflops, rel=0.01)
 
 
-def test_official_reference_weights_reproduce_official_logits(shared_dir):
-    reference = shared_dir / "fixtures" / "reference"
+def test_official_reference_weights_reproduce_official_logits(test_data):
+    reference = test_data / "reference"
     arch = json.loads((reference / "regionvit_mini_w7.json").read_text())
     assert arch["embed_dim"][0] == arch["embed_dim"][1]  # our stem width is the stage-0 width
     model = create_model(
@@ -79,9 +81,10 @@ def test_official_reference_weights_reproduce_official_logits(shared_dir):
     torch.testing.assert_close(logits, io["logits"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("manifest", sorted(MANIFEST_MODELS))
-def test_official_checkpoint_layout_loads_strictly(shared_dir, manifest):
-    manifest_file = shared_dir / "fixtures" / "checkpoints" / f"regionvit_{manifest}.json"
+def test_official_checkpoint_layout_loads_strictly(test_data, manifest):
+    manifest_file = test_data / "checkpoints" / f"regionvit_{manifest}.json"
     shapes = json.loads(manifest_file.read_text())
     state = {key: torch.randn(shape) for key, shape in shapes.items()}
     for key in state:  # the official file stores the shared downsampling twice, identical
@@ -99,8 +102,8 @@ def test_official_checkpoint_layout_loads_strictly(shared_dir, manifest):
                                state["layers.2.block.1.attn.rel_pos"])
 
 
-def test_differing_duplicate_downsampling_is_rejected(shared_dir):
-    shapes = json.loads((shared_dir / "fixtures" / "checkpoints" / "regionvit_tiny.json").read_text())
+def test_differing_duplicate_downsampling_is_rejected(test_data):
+    shapes = json.loads((test_data / "checkpoints" / "regionvit_tiny.json").read_text())
     state = {key: torch.randn(shape) for key, shape in shapes.items()}
     model = create_model("regionvit_ti", num_frames=1, num_classes=1000)
     with pytest.raises(ValueError, match="proj_cls"):
@@ -135,7 +138,7 @@ def test_frame_order_matters_only_through_the_time_embedding():
 
 
 @pytest.mark.parametrize("frames, size", [(1, (224, 224)), (4, (160, 256)), (8, (224, 224)),
-                                          (16, (160, 256))])
+                                          pytest.param(16, (160, 256), marks=pytest.mark.slow)])
 def test_output_shape_and_temporal_gradients(frames, size):
     model = tiny_model(num_frames=frames).train()
     if frames > 1:

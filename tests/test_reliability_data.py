@@ -22,13 +22,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import CLASSES, read_stats, run_tiny, write_colour_clip
 from videos import make_random_bytes_file, make_truncated_copy, make_zero_byte_file
 
-from test_engine_train import CLASSES, read_stats, run_tiny, write_colour_clip
 from videovit.data.decoding import BACKENDS
 from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
 from videovit.engine.logging import LOGGER_NAME
+
+pytestmark = pytest.mark.slow  # 6-epoch runs with DataLoader worker processes and decode timeouts
 
 EPOCHS = 6
 STUCK_SECONDS = 600
@@ -130,7 +132,7 @@ class MemoryLog(logging.Handler):
             self._peak = 0
 
     @contextmanager
-    def recording(self) -> Iterator["MemoryLog"]:
+    def recording(self) -> Iterator[MemoryLog]:
         logger = logging.getLogger(LOGGER_NAME)
         logger.addHandler(self)
         self._thread.start()
@@ -173,7 +175,7 @@ def test_every_epoch_completes_and_reports_each_failure_with_path_reason_and_cou
     assert all(e["loss"] == e["loss"] for e in epochs)  # every epoch trained on real batches (not NaN)
     reported = failures_per_epoch(log)
     assert len(reported) == EPOCHS
-    for epoch, failures in zip(epochs, reported):
+    for epoch, failures in zip(epochs, reported, strict=True):
         assert epoch["failed_videos"] == len(failures)
         # Every sample is drawn once per epoch, so each broken video fails at least once (replacements
         # drawn at random may hit broken ones again), always with its own reason.

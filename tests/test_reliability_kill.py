@@ -1,7 +1,7 @@
 """Killed runs: SIGKILL at any step, or in the middle of a checkpoint write, loses nothing.
 
 Every run here is the real command line (``tools/run_net.py`` in a subprocess, one CPU thread) on
-the tiny generated dataset of test_engine_train.py: 12 clips, 2 per step, so 6 steps per epoch, 2
+the tiny generated dataset of tests/tiny_runs.py: 12 clips, 2 per step, so 6 steps per epoch, 2
 epochs, a checkpoint every 2 steps (TRAIN.CHECKPOINT_EVERY_STEPS) besides the epoch ends, drop path
 and mixup on (so the restored random streams matter) and DETERMINISTIC. A run is killed once its log
 shows a chosen step, then the same command is run again; its final weights must equal those of an
@@ -20,16 +20,24 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_runs import (
+    LATEST,
+    RUN_NET,
+    RUN_TIMEOUT,
+    assert_same_tensors,
+    cli_env,
+    load_checkpoint,
+    make_tiny_dataset,
+    run_net,
+    tiny_overrides,
+)
 
-from test_engine_train import assert_same_tensors, load_checkpoint, make_tiny_dataset, tiny_overrides
+pytestmark = pytest.mark.slow  # subprocesses killed with SIGKILL and restarted
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_NET = REPO_ROOT / "tools" / "run_net.py"
 SETTINGS = {"TRAIN.EPOCHS": 2, "TRAIN.BATCH_SIZE": 2, "TRAIN.CHECKPOINT_EVERY_STEPS": 2, "TRAIN.EVAL_PERIOD": 0,
             "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1, "MIXUP.ENABLE": True, "SOLVER.WARMUP_EPOCHS": 0.5,
             "DETERMINISTIC": True}
-LATEST = Path("checkpoints") / "checkpoint_latest.pyth"
-RUN_TIMEOUT = 300  # seconds; a tiny run takes about 10
 
 # Runs tools/run_net.py with os.replace patched: the KILL_AT_WRITE-th rename of a finished temporary
 # file onto checkpoint_latest.pyth SIGKILLs the process instead, i.e. between write and rename.
@@ -47,18 +55,6 @@ os.replace = replace_or_die
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    """Environment of a CLI subprocess: one CPU thread, so that every run compared here computes alike
-    (and none oversubscribes the shared cores)."""
-    return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
-
-
-def run_net(args: list[str]) -> subprocess.CompletedProcess:
-    """``tools/run_net.py args`` to completion, output captured."""
-    return subprocess.run([sys.executable, str(RUN_NET), *args], cwd=REPO_ROOT, env=cli_env(),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
 
 
 def run_to_completion(args: list[str]) -> str:

@@ -2,7 +2,7 @@
 
 The loss is made to overflow for real, through the real training loop and CLI: SOLVER.BASE_LR 1e6
 without warm-up, gradient clipping or weight decay, AMP off. On the tiny dataset of
-test_engine_train.py (2 clips per step, 6 steps, a checkpoint after every step) step 1 trains,
+tests/tiny_runs.py (2 clips per step, 6 steps, a checkpoint after every step) step 1 trains,
 step 2's loss is huge but finite, and from step 3 on the loss is NaN. The step is not hard-coded:
 the stop run's report names it, and the skip run is checked against it.
 """
@@ -12,11 +12,20 @@ import re
 from pathlib import Path
 
 import pytest
+from tiny_runs import (
+    LATEST,
+    assert_same_tensors,
+    load_checkpoint,
+    make_tiny_dataset,
+    read_stats,
+    run_net,
+    tiny_overrides,
+)
 from torch.utils.data import DistributedSampler
 
-from test_engine_train import assert_same_tensors, load_checkpoint, make_tiny_dataset, read_stats, tiny_overrides
-from test_reliability_kill import LATEST, run_net
 from videovit.data.lists import read_list
+
+pytestmark = pytest.mark.slow  # runs tools/run_net.py in subprocesses
 
 STEPS = 6
 EXPLODING = {"SOLVER.BASE_LR": 1e6, "SOLVER.WARMUP_EPOCHS": 0.0, "SOLVER.CLIP_GRAD": 0.0, "SOLVER.WEIGHT_DECAY": 0.0,

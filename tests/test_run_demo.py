@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the end-to-end demo at toy size
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOY_PRETRAINING = """
 TRAIN:

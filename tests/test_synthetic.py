@@ -9,8 +9,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.frame import PictureType
 import pytest
+from av.video.frame import PictureType
 
 from videovit.data import probe_video, read_frames
 from videovit.data.synthetic import (
@@ -65,6 +65,7 @@ def _video_path(root: Path, row: dict[str, str], split: str) -> Path:
     return folder / name if split == "test" else folder / row["label"] / name
 
 
+@pytest.mark.slow  # worker processes
 def test_same_seed_same_bytes_whatever_the_workers_other_seed_differs(dataset: Path, tmp_path: Path) -> None:
     again = _generate(tmp_path / "again", seed=0, workers=1)
     other = _generate(tmp_path / "other", seed=1, workers=2)
@@ -74,8 +75,8 @@ def test_same_seed_same_bytes_whatever_the_workers_other_seed_differs(dataset: P
     assert set(other_digests.values()).isdisjoint(_digests(dataset).values())
 
 
-def test_annotation_files_follow_the_official_format(dataset: Path, shared_dir: Path) -> None:
-    official = shared_dir / "fixtures" / "annotations" / "k400"
+def test_annotation_files_follow_the_official_format(dataset: Path, test_data: Path) -> None:
+    official = test_data / "annotations" / "k400"
     annotations = dataset / "annotations"
     for name in ("train.csv", "validate.csv", "test.csv"):
         header = (annotations / name).read_text().splitlines()[0]
@@ -141,6 +142,7 @@ def _changing_quantity(class_index: int, clips: int) -> np.ndarray:
     return np.array(series)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair_index", range(len(CLASS_PAIRS)))
 def test_frame_statistics_match_within_a_pair_and_only_time_tells_them_apart(pair_index: int) -> None:
     """Pooled over frames, both classes show the same states; over time they change oppositely."""
@@ -187,6 +189,7 @@ def test_motion_clips_keep_the_whole_shape_in_frame_on_a_straight_path() -> None
             assert np.linalg.norm(travel) > 0.3 * min(SIZE) and np.linalg.norm(across) < 2.5
 
 
+@pytest.mark.slow
 def test_position_clips_hold_a_still_shape_in_the_named_cell(tmp_path: Path) -> None:
     for cell, name in enumerate(POSITION_NAMES):
         for seed in range(20):

@@ -9,9 +9,18 @@ import torch
 from PIL import Image
 
 from videovit.config.defaults import get_defaults
-from videovit.data.transforms import (ClipRandAugment, TrainTransform, ViewTransform, build_train_transform,
-                                      build_view_transform, erase_box, frames_to_tensor, load_flip_class_swap,
-                                      resize_short_side, spatial_crop_origins)
+from videovit.data.transforms import (
+    ClipRandAugment,
+    TrainTransform,
+    ViewTransform,
+    build_train_transform,
+    build_view_transform,
+    erase_box,
+    frames_to_tensor,
+    load_flip_class_swap,
+    resize_short_side,
+    spatial_crop_origins,
+)
 
 IDENTITY_NORM = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
@@ -86,7 +95,7 @@ def test_view_transform_normalises_with_imagenet_statistics():
     cfg = get_defaults()
     frames = np.full((1, 256, 256, 3), 255, dtype=np.uint8)
     clip = build_view_transform(cfg, num_crops=1)(frames, 0)
-    expected = [(1 - m) / s for m, s in zip(cfg.DATA.MEAN, cfg.DATA.STD)]
+    expected = [(1 - m) / s for m, s in zip(cfg.DATA.MEAN, cfg.DATA.STD, strict=True)]
     torch.testing.assert_close(clip[:, 0, 100, 100], torch.tensor(expected))
 
 

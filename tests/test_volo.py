@@ -10,13 +10,12 @@ import torch
 from torch import nn
 
 from videovit.checkpoint import load_pretrained
-
 from videovit.config.defaults import get_defaults
 from videovit.models import build_model, create_model, volo
 from videovit.models.temporal import TemporalBlock
 
 TINY = dict(embed_dims=(32, 64, 64, 64), depths=(1, 1, 1, 1), num_heads=(2, 4, 4, 4), mlp_ratio=2.0)
-IMAGE_PARAMS = {  # MODELS.md section 3: 224 input, 1000 classes
+IMAGE_PARAMS = {  # docs/models.md (VOLO variants): 224 input, 1000 classes
     "volo_d1": 26_632_040,
     "volo_d2": 58_678_336,
     "volo_d3": 86_325_072,
@@ -62,8 +61,8 @@ def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def manifest(shared_dir: Path, name: str) -> dict[str, list[int]]:
-    return json.loads((shared_dir / "fixtures" / "checkpoints" / f"{name}_224.json").read_text())
+def manifest(test_data: Path, name: str) -> dict[str, list[int]]:
+    return json.loads((test_data / "checkpoints" / f"{name}_224.json").read_text())
 
 
 def random_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
@@ -72,6 +71,7 @@ def random_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
             for k, shape in shapes.items()}
 
 
+@pytest.mark.slow  # full-size models
 def test_image_model_matches_timm_volo_d1() -> None:
     reference = timm.create_model("volo_d1_224", pretrained=False)
     randomise_(reference, seed=1)
@@ -121,6 +121,7 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
         assert changed == order_matters
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_image_parameter_counts_match_the_spec(name: str) -> None:
     with torch.device("meta"):
@@ -128,6 +129,7 @@ def test_image_parameter_counts_match_the_spec(name: str) -> None:
     assert param_count(model) == IMAGE_PARAMS[name]
 
 
+@pytest.mark.slow  # full-size models
 def test_video_d1_parameter_count_and_temporal_switch() -> None:
     with torch.device("meta"):
         video = create_model("volo_d1", num_frames=8, num_classes=400)
@@ -195,7 +197,7 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
         loss.backward()
         losses.append(loss.detach())
     torch.testing.assert_close(losses[0], losses[1])
-    for (name, a), b in zip(plain.named_parameters(), recomputed.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), recomputed.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, msg=name)
 
 
@@ -249,17 +251,19 @@ def test_registered_and_built_from_config() -> None:
     assert model.network[4][0].clip_drop_path.rate == pytest.approx(0.2)
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", ["volo_d1", "volo_d2"])
-def test_random_official_state_dict_loads_strictly(shared_dir: Path, name: str) -> None:
+def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -> None:
     model = create_model(name, num_frames=1, num_classes=1000)
-    state = random_state_dict(manifest(shared_dir, name))
+    state = random_state_dict(manifest(test_data, name))
     model.load_state_dict(volo.FAMILY.filter_state_dict(state, model), strict=True)
     torch.testing.assert_close(model.pos_embed, state["pos_embed"])
 
 
+@pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
-def test_manifest_keys_and_shapes_match_image_and_video_models(shared_dir: Path, name: str) -> None:
-    shapes = {k: tuple(v) for k, v in manifest(shared_dir, name).items()}
+def test_manifest_keys_and_shapes_match_image_and_video_models(test_data: Path, name: str) -> None:
+    shapes = {k: tuple(v) for k, v in manifest(test_data, name).items()}
     with torch.device("meta"):
         image = create_model(name, num_frames=1, num_classes=1000)
         video = create_model(name, num_frames=8, num_classes=1000)
