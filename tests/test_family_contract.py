@@ -134,6 +134,7 @@ def tiny_family() -> Iterator[ModelFamily]:
     unregister_family(TINY_FAMILY.name)
 
 
+@pytest.mark.slow  # two short training runs
 def test_a_family_defined_in_one_file_builds_inflates_trains_and_resumes(tiny_family, tmp_path: Path) -> None:
     image = create_model("tinyconv_s", num_frames=1, num_classes=5, width=6)
     image_file = tmp_path / "tinyconv_image.pth"
