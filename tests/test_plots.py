@@ -12,7 +12,7 @@ from PIL import Image
 
 from videovit.data.lists import write_classes
 from videovit.engine.evaluate import ListedVideos, VideoScores, write_test_outputs
-from videovit.engine.logging import StatsWriter
+from videovit.engine.run_log import StatsWriter
 from videovit.utils.plots import (confusion_matrix, per_class_accuracy, plot_confusion, plot_curves, plot_per_class,
                                   read_predictions, read_stats, row_normalised)
 

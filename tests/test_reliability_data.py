@@ -28,7 +28,7 @@ from test_engine_train import CLASSES, read_stats, run_tiny, write_colour_clip
 from videovit.data.decoding import BACKENDS
 from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.engine.logging import LOGGER_NAME
+from videovit.engine.run_log import LOGGER_NAME
 
 EPOCHS = 6
 STUCK_SECONDS = 600

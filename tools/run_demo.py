@@ -36,7 +36,7 @@ from videovit.config import add_config_arguments, config_from_args, load_config
 from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
-from videovit.engine.checkpoint import CHECKPOINT_SUBDIR, LATEST_NAME
+from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, LATEST_NAME
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
 from videovit.engine.loaders import DataSetupError
 from videovit.utils.cli import USER_ERRORS

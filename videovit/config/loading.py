@@ -12,6 +12,8 @@ from yacs.config import CfgNode
 from videovit.config.defaults import get_defaults
 
 BASE_KEY = "_BASE_"
+# Spellings of a boolean YAML accepts (the saved config.yaml writes true/false), in any case.
+BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
     expected = type(default)
     if isinstance(value, tuple):
         value = list(value)
+    if expected is bool and isinstance(value, str) and value.lower() in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[value.lower()]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
@@ -115,7 +119,7 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
 
 
 def _type_name(kind: type) -> str:
-    return {bool: "a boolean (True/False)", int: "an integer", float: "a number",
+    return {bool: "a boolean (True/False, true/false)", int: "an integer", float: "a number",
             str: "a string", list: "a list"}.get(kind, kind.__name__)
 
 

@@ -11,13 +11,21 @@ from yacs.config import CfgNode
 from videovit.checkpoint import CheckpointError, load_pretrained, read_checkpoint
 from videovit.checkpoint.reading import detect_layout
 from videovit.data.datasets import VideoDataset
-from videovit.engine.checkpoint import CheckpointManager
+from videovit.engine.checkpoint_files import CheckpointManager
 from videovit.engine.distributed import DistContext, barrier
-from videovit.engine.evaluate import (AVERAGING, ListedVideos, average_views, format_metrics_table, gather_views,
-                                      score_views, video_metrics, write_test_outputs)
+from videovit.engine.evaluate import (
+    AVERAGING,
+    ListedVideos,
+    average_views,
+    format_metrics_table,
+    gather_views,
+    score_views,
+    video_metrics,
+    write_test_outputs,
+)
 from videovit.engine.loaders import eval_loader
-from videovit.engine.logging import StatsWriter
 from videovit.engine.precision import autocast_factory
+from videovit.engine.run_log import StatsWriter
 from videovit.models import build_model
 
 CLASSIFIER_PREFIXES = ("head.", "aux_head.")

@@ -2,7 +2,7 @@
 
 Inputs are the engine's own files: ``OUTPUT_DIR/stats.jsonl`` (one JSON object per line with a
 ``kind`` — "train", "train_epoch", "val", "val_ema", "test" — and the ``global_step``; see
-``videovit.engine.logging``) and ``predictions.csv`` of the multi-view test (``label`` is a class
+``videovit.engine.run_log``) and ``predictions.csv`` of the multi-view test (``label`` is a class
 index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``) with the run's
 ``classes.txt``. Figures are drawn with matplotlib's object API on the Agg canvas (no display, no
 pyplot state).
