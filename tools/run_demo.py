@@ -37,6 +37,7 @@ from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
 from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, LATEST_NAME
+from videovit.engine.interrupts import RunInterrupted
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
 from videovit.engine.loaders import DataSetupError
 from videovit.utils.cli import USER_ERRORS
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS + (DataSetupError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stop:
+        return stop.status
     if metrics is None:
         return 0
     lists_dir = Path(cfg.DATA.PATH_TO_DATA_DIR)

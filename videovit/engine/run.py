@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import signal
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from videovit.checkpoint import CheckpointError
 from videovit.config import ConfigError, save_config
 from videovit.data.decoding import DecodeError
 from videovit.engine.distributed import DistContext, init_distributed, shutdown_distributed
-from videovit.engine.interrupts import InterruptGuard, RunInterrupted
+from videovit.engine.interrupts import HANDLED_SIGNALS, InterruptGuard, RunInterrupted
 from videovit.engine.loaders import DataSetupError, load_splits
 from videovit.engine.run_log import StatsWriter, log_failure, setup_logging
 from videovit.engine.testing import test
@@ -73,6 +74,8 @@ def run(cfg: CfgNode) -> dict | None:
             return test(cfg, trained, splits["test"], ctx, stats, log,
                         global_step=trainer.position.global_step if trainer is not None else 0)
     except RunInterrupted:
+        for signum in HANDLED_SIGNALS:  # the run is ending anyway: a late signal must not interrupt the exit
+            signal.signal(signum, signal.SIG_IGN)
         raise
     except EXPLAINED_ERRORS as err:
         log_failure(log, err, with_traceback=False)
