@@ -13,9 +13,18 @@ from PIL import Image
 from videovit.data.lists import write_classes
 from videovit.engine.evaluate import ListedVideos, VideoScores, write_test_outputs
 from videovit.engine.run_log import StatsWriter
-from videovit.utils.plots import (confusion_matrix, most_confused_classes, most_confused_pairs, per_class_accuracy,
-                                  plot_confusion, plot_curves, plot_per_class,
-                                  read_predictions, read_stats, row_normalised)
+from videovit.utils.plots import (
+    confusion_matrix,
+    most_confused_classes,
+    most_confused_pairs,
+    per_class_accuracy,
+    plot_confusion,
+    plot_curves,
+    plot_per_class,
+    read_predictions,
+    read_stats,
+    row_normalised,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -150,18 +159,19 @@ def test_400_classes_show_the_most_confused_ones_and_list_the_pairs(tmp_path, ca
                        VideoScores(probs, np.ones(len(true), dtype=bool), {}), {"top1": 0.0})
 
     pairs = most_confused_pairs(true, predicted, names)
-    assert [(p["true"], p["predicted"], p["count"]) for p in pairs[:10]] == [
+    assert [(p.true, p.predicted, p.count) for p in pairs[:10]] == [
         (f"action {k:03d}", f"action {k + 1:03d}", 5) for k in range(0, 20, 2)]
-    assert pairs[0]["fraction_of_true"] == 0.5
+    assert pairs[0].fraction_of_true == 0.5
     shown = most_confused_classes(true, predicted, 400, 30)
     assert set(range(20)) <= set(shown.tolist()), "every class of a frequent confusion is drawn"
 
     main = runpy.run_path(str(REPO_ROOT / "tools" / "plot.py"))["main"]
-    assert main(["confusion", "--predictions", str(tmp_path / "predictions.csv"), "--out", str(tmp_path / "cm.png")]) == 0
+    predictions = str(tmp_path / "predictions.csv")
+    assert main(["confusion", "--predictions", predictions, "--out", str(tmp_path / "cm.png")]) == 0
     assert "action 000 -> action 001: 5, 50.0%" in capsys.readouterr().out
     width, height = png_size(tmp_path / "cm.png")
     assert width < 2000 and height < 2000, "30 labelled classes, not a 400 x 400 picture"
     rows = (tmp_path / "cm_pairs.csv").read_text().splitlines()
     assert rows[0] == "true,predicted,count,fraction_of_true" and rows[1] == "action 000,action 001,5,0.5000"
-    assert main(["per-class", "--predictions", str(tmp_path / "predictions.csv"), "--out", str(tmp_path / "pc.png")]) == 0
+    assert main(["per-class", "--predictions", predictions, "--out", str(tmp_path / "pc.png")]) == 0
     assert_drawn_png(tmp_path / "pc.png", 1200, 400)

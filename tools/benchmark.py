@@ -16,8 +16,16 @@ import sys
 
 from videovit.config import add_config_arguments, config_from_args
 from videovit.models import build_model
-from videovit.utils.benchmark import (AttentionShape, BenchmarkSettings, attention_table, benchmark_model,
-                                      compare_attention, describe_settings, model_table, with_amp)
+from videovit.utils.benchmark import (
+    AttentionShape,
+    BenchmarkSettings,
+    attention_table,
+    benchmark_model,
+    compare_attention,
+    describe_settings,
+    model_table,
+    with_amp,
+)
 from videovit.utils.cli import USER_ERRORS, exit_status
 from videovit.utils.flops import count_parameters
 

@@ -7,7 +7,9 @@ Trains the configured model through ``videovit.engine.run`` (validation, test an
 on a small synthetic motion dataset written to ``--data`` (a temporary folder by default), while
 every call that copies a tensor to the host or waits for the device (``Tensor.item``, ``.tolist``,
 ``.cpu``, ``.numpy``, ``bool()``/``float()``/``int()`` of a tensor, ``torch.cuda.synchronize``) is
-counted by call site. Steps/s comes from the epochs after the first (the first warms up); the
+counted by call site and grouped by the part of the run making them (only the training loop's
+calls wait for the device on a GPU: the optimiser's step counters are CPU tensors there, the data
+pipeline works on host tensors). Steps/s comes from the epochs after the first (the first warms up); the
 counts cover the whole run, divided by its optimiser steps. On CPU these calls cost little; on a
 GPU each one stalls the pipeline, which is why the loop is meant to make at most one per step.
 """
@@ -21,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -32,6 +35,13 @@ from videovit.utils.cli import exit_status
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo" / "synthetic_regionvit.yaml"
 SYNC_METHODS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+CALL_KINDS = (
+    ("videovit/engine/", "training loop (engine): device syncs on a GPU"),
+    ("torch/optim/", "optimiser step counters (CPU tensors on a GPU too: no device sync)"),
+    ("videovit/data/", "data pipeline (host tensors, in loader workers when NUM_WORKERS > 0)"),
+    ("torch/utils/data/", "data loader (host tensors)"),
+    ("torch/nn/init.py", "model initialisation (once per run)"),
+)
 OWN_FILES = ("torch/_tensor.py", "torch/cuda/__init__.py", __file__)
 
 
@@ -64,7 +74,7 @@ class SyncCounter:
 
 
 def _call_site() -> str:
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.endswith(OWN_FILES):
         frame = frame.f_back
     if frame is None:
@@ -126,9 +136,23 @@ def measure(args: argparse.Namespace) -> None:
           f"{len(epochs)} epochs, {wall:.0f} s wall")
     print(f"training steps/s (epochs 2+, mean of epoch clips/s / clips per step): {steps_per_s:.2f}")
     total = sum(counter.calls.values())
-    print(f"host-sync calls: {total} in {steps} steps = {total / steps:.2f} per optimiser step; by call site:")
+    print(f"host-read calls: {total} in {steps} steps = {total / steps:.2f} per optimiser step")
+    by_kind: collections.Counter[str] = collections.Counter()
+    for site, count in counter.calls.items():
+        by_kind[_kind(site)] += count
+    for kind, count in by_kind.most_common():
+        print(f"  {count / steps:8.2f}/step  {kind}")
+    print("by call site:")
     for site, count in counter.calls.most_common():
-        print(f"  {count / steps:7.2f}/step  {count:6d}  {site}")
+        print(f"  {count / steps:8.2f}/step  {count:6d}  {site}")
+
+
+def _kind(site: str) -> str:
+    """Which part of a run a call site belongs to, and whether it waits for a GPU there."""
+    for marker, kind in CALL_KINDS:
+        if marker in site:
+            return kind
+    return "other"
 
 
 def main(argv: list[str] | None = None) -> int:

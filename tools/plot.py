@@ -17,8 +17,16 @@ from pathlib import Path
 
 from videovit.data.lists import read_classes
 from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.plots import (PAIRS_SHOWN, most_confused_pairs, plot_confusion, plot_curves, plot_per_class,
-                                  read_predictions, read_stats, write_pairs_csv)
+from videovit.utils.plots import (
+    PAIRS_SHOWN,
+    most_confused_pairs,
+    plot_confusion,
+    plot_curves,
+    plot_per_class,
+    read_predictions,
+    read_stats,
+    write_pairs_csv,
+)
 
 SHOWN_CLASSES = 5
 
@@ -37,7 +45,7 @@ def _confusion(args: argparse.Namespace) -> Path:
     table = write_pairs_csv(pairs, args.out.with_name(f"{args.out.stem}_pairs.csv"))
     print(f"most confused pairs (true -> predicted: videos, share of the true class); all {len(pairs)} in {table}:")
     for pair in pairs[:PAIRS_SHOWN]:
-        print(f"  {pair['true']} -> {pair['predicted']}: {pair['count']}, {100 * pair['fraction_of_true']:.1f}%")
+        print(f"  {pair.true} -> {pair.predicted}: {pair.count}, {100 * pair.fraction_of_true:.1f}%")
     return plot_confusion(true, predicted, names, args.out)
 
 

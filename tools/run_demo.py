@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = demo_arguments(argv)
         overrides = list(args.overrides) + list(args.opts)
+        config_from_args(args)  # a mistake in the files or overrides fails before any data is written
         generation = 0.0
         if "TRAIN.CHECKPOINT_FILE_PATH" not in overrides[0::2]:
             checkpoint, generation = pretrain_image_model()

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 from yacs.config import CfgNode

@@ -1,7 +1,8 @@
 """Value checks run before any work starts: every problem is reported at once, with the fix."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from yacs.config import CfgNode

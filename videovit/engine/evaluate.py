@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -185,7 +185,7 @@ def validate_clips(model: nn.Module, loader: DataLoader, ctx: DistContext,
     _, first = np.unique(gathered[0], return_index=True)
     hits1, hits5, loss = (values[first] for values in gathered[1:])
     return {"clip_top1": float(100.0 * hits1.mean()), "clip_top5": float(100.0 * hits5.mean()),
-            "loss": float(loss.mean()), "clips": int(len(first)), "videos": len(loader.dataset),
+            "loss": float(loss.mean()), "clips": int(len(first)), "videos": len(cast(Sized, loader.dataset)),
             "failed_videos": len({path for _, failed in everyone for path, _ in failed}),
             "failures": sorted({failure for _, failed in everyone for failure in failed})}
 

@@ -379,6 +379,8 @@ class Trainer:
 
     def validate(self) -> None:
         """Clip-level validation of the model (and of its EMA), with the clips that could not be decoded."""
+        if self.val_loader is None:
+            return
         models = [("model", self.model)] + ([("EMA", self.ema.module)] if self.ema is not None else [])
         epoch, step = self.position.epoch, self.position.global_step
         for name, model in models:

@@ -3,9 +3,10 @@
 Inputs are the engine's own files: ``OUTPUT_DIR/stats.jsonl`` (one JSON object per line with a
 ``kind`` — "train", "train_epoch", "val", "val_ema", "test" — and the ``global_step``; see
 ``videovit.engine.run_log``) and ``predictions.csv`` of the multi-view test (``label`` is a class
-index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``), whose ``label``/``label_name`` columns name the classes (a
-``classes.txt`` may be given to keep classes without videos). Figures are drawn with matplotlib's object API on the Agg canvas (no display, no
-pyplot state).
+index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``), whose ``label`` /
+``label_name`` columns name the classes (a ``classes.txt`` may be given to keep classes without
+videos). Figures are drawn with matplotlib's object API on the Agg canvas (no display, no pyplot
+state), in a constrained layout with legends outside the data.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import csv
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -108,28 +110,37 @@ def row_normalised(counts: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, counts / totals, np.nan)
 
 
+@dataclass(frozen=True)
+class ConfusedPair:
+    """Videos of class ``true`` given the top-1 label ``predicted``, and their share of ``true``'s videos."""
+
+    true: str
+    predicted: str
+    count: int
+    fraction_of_true: float
+
+
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
-                        top: int | None = None) -> list[dict[str, object]]:
-    """Off-diagonal (true, predicted) pairs by count, most frequent first: names, count, and the
-    fraction of the true class's videos given that label."""
+                        top: int | None = None) -> list[ConfusedPair]:
+    """Off-diagonal (true, predicted) class pairs by count, most frequent first."""
     counts = confusion_matrix(true, predicted, len(class_names))
     totals = counts.sum(axis=1)
     off = counts.copy()
     np.fill_diagonal(off, 0)
     rows, cols = np.nonzero(off)
     order = np.lexsort((cols, rows, -off[rows, cols]))[:top]
-    return [{"true": class_names[rows[i]], "predicted": class_names[cols[i]], "count": int(off[rows[i], cols[i]]),
-             "fraction_of_true": float(off[rows[i], cols[i]] / totals[rows[i]])} for i in order]
+    return [ConfusedPair(class_names[rows[i]], class_names[cols[i]], int(off[rows[i], cols[i]]),
+                         float(off[rows[i], cols[i]] / totals[rows[i]])) for i in order]
 
 
-def write_pairs_csv(pairs: list[dict[str, object]], out: str | Path) -> Path:
+def write_pairs_csv(pairs: Sequence[ConfusedPair], out: str | Path) -> Path:
     """The ``most_confused_pairs`` as a CSV table."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=["true", "predicted", "count", "fraction_of_true"])
-        writer.writeheader()
-        writer.writerows({**pair, "fraction_of_true": f"{pair['fraction_of_true']:.4f}"} for pair in pairs)
+        writer = csv.writer(stream)
+        writer.writerow(["true", "predicted", "count", "fraction_of_true"])
+        writer.writerows([pair.true, pair.predicted, pair.count, f"{pair.fraction_of_true:.4f}"] for pair in pairs)
     return out
 
 
@@ -207,7 +218,7 @@ def plot_curves(stats: dict[str, list[dict]], out: str | Path) -> Path:
     return _save(figure, out)
 
 
-def _label_class_axis(axes: Axes, axis: str, class_names: Sequence[str], positions: Sequence[int]) -> None:
+def _label_class_axis(axes: Axes, axis: str, class_names: Sequence[str], positions: Sequence[int] | np.ndarray) -> None:
     """Class names as tick labels on ``axis`` ("x" or "y") when there are few enough to read."""
     if len(positions) > LABELLED_TICKS_MAX:
         return
@@ -285,5 +296,5 @@ def plot_per_class(true: np.ndarray, predicted: np.ndarray, class_names: Sequenc
     return _save(figure, out), accuracy
 
 
-__all__ = ["confusion_matrix", "most_confused_classes", "most_confused_pairs", "per_class_accuracy", "plot_confusion", "plot_curves", "plot_per_class",
-           "read_predictions", "read_stats", "row_normalised", "write_pairs_csv"]
+__all__ = ["ConfusedPair", "confusion_matrix", "most_confused_classes", "most_confused_pairs", "per_class_accuracy",
+           "plot_confusion", "plot_curves", "plot_per_class", "read_predictions", "read_stats", "row_normalised", "write_pairs_csv"]
