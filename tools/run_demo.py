@@ -37,8 +37,8 @@ from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
 from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, LATEST_NAME
-from videovit.engine.interrupts import RunInterrupted
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
+from videovit.engine.interrupts import RunInterrupted
 from videovit.engine.loaders import DataSetupError
 from videovit.utils.cli import USER_ERRORS
 

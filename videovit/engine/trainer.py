@@ -202,7 +202,7 @@ class Trainer:
         steps_after = self.steps_per_epoch * (cfg.TRAIN.EPOCHS - position.epoch - 1)
         self.meter = ProgressMeter(self.steps_per_epoch, steps_after, self.ctx.world_size, self.epoch_timing)
         self.replaced_this_epoch = 0
-        self.module.train()
+        self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         batches = iter(self.loader)
         while position.epoch_step < self.steps_per_epoch:
@@ -395,7 +395,7 @@ class Trainer:
             self.log.info(f"clip-level validation ({name}, one clip per video, not the test protocol) after "
                           f"epoch {epoch}: top-1 {result['clip_top1']:.2f}% top-5 {result['clip_top5']:.2f}% "
                           f"loss {result['loss']:.4f} on {result['clips']} clips of {result['videos']} videos{note}")
-        self.module.train()
+        self.model.train()
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -297,4 +297,5 @@ def plot_per_class(true: np.ndarray, predicted: np.ndarray, class_names: Sequenc
 
 
 __all__ = ["ConfusedPair", "confusion_matrix", "most_confused_classes", "most_confused_pairs", "per_class_accuracy",
-           "plot_confusion", "plot_curves", "plot_per_class", "read_predictions", "read_stats", "row_normalised", "write_pairs_csv"]
+           "plot_confusion", "plot_curves", "plot_per_class", "read_predictions", "read_stats", "row_normalised",
+           "write_pairs_csv"]
