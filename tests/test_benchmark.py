@@ -94,12 +94,13 @@ def test_benchmark_cli_prints_finite_positive_numbers(capsys) -> None:
                  "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[56, 64]", "DATA.TRAIN_CROP_SIZE", "56",
                  "DATA.TEST_SCALE", "64", "DATA.TEST_CROP_SIZE", "56",
                  "MODEL.WINDOW_SIZE", "7",  # the hand-checked attention figures below are for M = 7
+                 "TRAIN.BATCH_SIZE", "2",   # the batch, as no --batch-size is given
                  "--iters", "2", "--warmup", "1", "--threads", "1", "--attention-sizes", "56"]) == 0
     out = capsys.readouterr().out
     model_rows = _table_rows(out, "forward") + _table_rows(out, "forward+backward")
     assert [row[0] for row in model_rows] == ["forward", "forward+backward"]
     for mode, shape, iters, mean_ms, median_ms, clips_per_s, peak in model_rows:
-        assert shape == "1x3x2x56x56" and iters == "2"
+        assert shape == "2x3x2x56x56" and iters == "2"
         numbers = [float(mean_ms), float(median_ms), float(clips_per_s)] + ([float(peak)] if reset_peak_rss() else [])
         assert all(math.isfinite(x) and x > 0 for x in numbers), (mode, numbers)
     (attention_row,) = _table_rows(out, "56")

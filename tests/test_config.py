@@ -107,6 +107,8 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
     (["DATA.SAMPLING", "random"], r"DATA.SAMPLING = 'random' must be one of 'uniform', 'dense'"),
     (["TRAIN.ENABLE", "False", "TEST.ENABLE", "False"], r"nothing to run"),
     (["SOLVER.WARMUP_EPOCHS", "50", "TRAIN.EPOCHS", "10"], r"WARMUP_EPOCHS = 50.0 exceeds"),
+    (["AMP.ENABLE", "True", "AMP.DTYPE", "fp16", "DEVICE", "cpu"], r"AMP.DTYPE fp16 needs a GPU but DEVICE is cpu"),
+    (["TRAIN.MAX_STEPS", "-1"], r"TRAIN.MAX_STEPS = -1 must be >= 0"),
 ])
 def test_impossible_values_fail_before_any_work(overrides: list[str], expect: str):
     with pytest.raises(ConfigError, match=expect):
@@ -139,3 +141,12 @@ def test_saved_config_reloads_to_the_same_values(tmp_path: Path):
     again = load_config([path])
     assert all_keys(again) == all_keys(get_defaults())
     assert again == cfg
+
+
+@pytest.mark.parametrize("spelling,value", [("false", False), ("true", True), ("False", False), ("no", False),
+                                            ("on", True)])
+def test_booleans_accept_the_spellings_yaml_writes(spelling: str, value: bool, tmp_path: Path):
+    assert load_config(overrides=["TEST.ENABLE", spelling]).TEST.ENABLE is value
+    config_file = tmp_path / "spelt.yaml"
+    config_file.write_text(f"TEST:\n  ENABLE: '{spelling}'\n")   # quoted: reaches the config as text
+    assert load_config([config_file]).TEST.ENABLE is value

@@ -20,10 +20,7 @@ from videovit.checkpoint import CheckpointError
 from videovit.config import load_config, save_config
 from videovit.data import build_dataset, probe_video, read_frames
 from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.engine.checkpoint import CheckpointManager, TrainState
-from videovit.engine.distributed import DistContext
-from videovit.engine.resume import checkpoint_payload
-from videovit.engine.train import build_train_parts
+from videovit.engine.checkpoint_files import CheckpointManager
 from videovit.inference import load_for_inference, predict_video, video_probabilities
 from videovit.models import build_model
 from videovit.utils.annotate import caption_frame
@@ -54,9 +51,8 @@ def saved(tmp_path_factory) -> tuple[Path, dict, Path]:
     with torch.no_grad():
         model.head.weight.normal_(0, 1.0)
         model.head.bias.copy_(torch.linspace(-1, 1, len(CLASSES)))
-    ctx = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), backend=None)
-    parts = build_train_parts(cfg, model, ctx, steps_per_epoch=1)
-    payload = checkpoint_payload(cfg, parts, TrainState(epoch=1, global_step=1), CLASSES, "0" * 64)
+    payload = {"model": model.state_dict(), "config": cfg.dump(), "class_names": CLASSES, "epoch": 1,
+               "global_step": 1, "optimizer": {}}  # the keys of a training checkpoint inference reads
     path = CheckpointManager(root, period=1, keep=1).save(payload, epoch=1)
     video = make_indexed_video(root / "clip.mp4", VIDEO_FRAMES, size=(128, 96))
     return path, {k: v.clone() for k, v in model.state_dict().items()}, video

@@ -7,6 +7,7 @@ one in the test list (excluded from the metrics).
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import shutil
 from pathlib import Path
@@ -24,8 +25,9 @@ from tiny_runs import (
     tiny_overrides,
 )
 
-from videovit.config import load_config
-from videovit.engine.train import NonFiniteLossError
+from videovit.config import ConfigError, load_config
+from videovit.engine.randomness import STREAMS
+from videovit.engine.trainer import CHECKPOINT_FORMAT, NonFiniteLossError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +81,8 @@ def test_checkpoints_hold_the_full_state_and_rotate(trained) -> None:
     assert (state["epoch"], state["global_step"]) == (3, 9)
     assert state["class_names"] == CLASSES and len(state["list_hash"]) == 64
     assert "MODEL:" in state["config"] and state["optimizer"]["state"]
-    assert {"torch", "cuda", "numpy", "python"} <= set(state["rng"][0])
+    assert state["rng"] == {"seed": 0, "streams": STREAMS}, "no per-process generator state is gathered"
+    assert state["format"] == CHECKPOINT_FORMAT and state["epoch_sums"] is None  # sums only mid-epoch
 
 
 def test_resume_after_a_stop_continues_at_the_right_step_with_equal_weights(trained, tiny_data, tmp_path) -> None:
@@ -143,6 +146,76 @@ def test_nonfinite_loss_stops_with_a_report(tiny_data, tmp_path) -> None:
     epoch = read_stats(tmp_path / "skip", "train_epoch")[0]
     assert epoch["skipped_steps"] >= 1
     assert load_checkpoint(tmp_path / "skip" / "checkpoints" / "checkpoint_latest.pyth")["global_step"] == 3
+
+
+def test_a_changed_schedule_on_resume_is_refused_and_the_error_ends_the_log(trained, tiny_data, tmp_path) -> None:
+    output_dir = tmp_path / "longer"
+    shutil.copytree(trained[0], output_dir)
+    with pytest.raises(ConfigError, match=r"another learning-rate plan \(TRAIN.EPOCHS 3 -> 4\)") as error:
+        run_tiny(*tiny_data, output_dir, **{"TRAIN.EPOCHS": 4, "TEST.ENABLE": False})
+    assert "TRAIN.CHECKPOINT_FILE_PATH" in str(error.value)
+    last = (output_dir / "log.txt").read_text().splitlines()[-1]
+    assert last.endswith(f"error: {error.value}".splitlines()[-1]), "the log ends with the error"
+    assert load_checkpoint(output_dir / "checkpoints" / "checkpoint_latest.pyth")["global_step"] == 9
+
+
+def test_a_bug_writes_its_traceback_into_the_log(tiny_data, tmp_path, monkeypatch) -> None:
+    from videovit.engine.trainer import Trainer
+
+    def broken_fit(self):
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(Trainer, "fit", broken_fit)
+    with pytest.raises(RuntimeError):
+        run_tiny(*tiny_data, tmp_path, **{"TEST.ENABLE": False, "TRAIN.EVAL_PERIOD": 0})
+    log = (tmp_path / "log.txt").read_text()
+    assert "error: a bug in the engine\nTraceback (most recent call last):" in log
+    assert log.splitlines()[-1] == "RuntimeError: a bug in the engine"
+
+
+def test_max_steps_caps_the_run_and_a_run_without_the_cap_continues(trained, tiny_data, tmp_path) -> None:
+    output_dir = tmp_path / "capped"
+    smoke = {"TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}
+    run_tiny(*tiny_data, output_dir, **smoke, **{"TRAIN.MAX_STEPS": 4})
+    capped = load_checkpoint(output_dir / "checkpoints" / "checkpoint_latest.pyth")
+    assert (capped["epoch"], capped["global_step"], capped["epoch_step"]) == (1, 4, 1)
+    assert "stopped at TRAIN.MAX_STEPS 4 (epoch 2 step 1)" in (output_dir / "log.txt").read_text()
+    assert capped["epoch_sums"]["batches"] == 1, "the unfinished epoch's sums travel with the checkpoint"
+
+    run_tiny(*tiny_data, output_dir, **smoke)
+    final = load_checkpoint(output_dir / "checkpoints" / "checkpoint_latest.pyth")
+    reference = load_checkpoint(trained[0] / "checkpoints" / "checkpoint_latest.pyth")
+    assert final["global_step"] == 9
+    assert_same_tensors(final["model"], reference["model"])  # validation draws nothing from the streams
+
+
+def test_a_checkpoint_written_before_the_trainer_still_resumes(trained, tiny_data, tmp_path) -> None:
+    output_dir = tmp_path / "old_format"
+    shutil.copytree(trained[0], output_dir)
+    folder = output_dir / "checkpoints"
+    for name in ("checkpoint_latest.pyth", "checkpoint_epoch_00003.pyth"):
+        (folder / name).unlink()
+    old = load_checkpoint(folder / "checkpoint_epoch_00002.pyth")
+    for key in ("format", "epoch_sums", "epoch_timing"):
+        del old[key]
+    old["rng"] = [{"torch": torch.get_rng_state(), "cuda": [], "numpy": {}, "python": {}}]  # per-process states
+    (folder / "checkpoint_epoch_00002.pyth").unlink()
+    torch.save(old, folder / "checkpoint_epoch_00002.pyth")
+    run_tiny(*tiny_data, output_dir, **{"TEST.ENABLE": False})
+    log = (output_dir / "log.txt").read_text()
+    assert "was written by an earlier videovit" in log and "resuming from" in log
+    assert load_checkpoint(folder / "checkpoint_latest.pyth")["global_step"] == 9
+
+
+def test_validation_names_the_clips_it_could_not_decode(tiny_data, tmp_path) -> None:
+    lists = tmp_path / "lists"
+    shutil.copytree(tiny_data[0], lists)
+    with (lists / "val.csv").open("a") as stream:
+        stream.write(f"{BROKEN} 1\n")
+    run_tiny(lists, tiny_data[1], tmp_path / "out", **{"TRAIN.EPOCHS": 1, "TEST.ENABLE": False})
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert re.search(rf"on 3 clips of 4 videos; 1 could not be decoded and were left out: \S+{BROKEN}: ", log)
+    assert read_stats(tmp_path / "out", "val")[0]["failed_videos"] == 1
 
 
 @pytest.mark.parametrize("overrides,expected", [

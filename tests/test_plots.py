@@ -12,9 +12,11 @@ from PIL import Image
 
 from videovit.data.lists import write_classes
 from videovit.engine.evaluate import ListedVideos, VideoScores, write_test_outputs
-from videovit.engine.logging import StatsWriter
+from videovit.engine.run_log import StatsWriter
 from videovit.utils.plots import (
     confusion_matrix,
+    most_confused_classes,
+    most_confused_pairs,
     per_class_accuracy,
     plot_confusion,
     plot_curves,
@@ -97,7 +99,9 @@ def test_curves_without_training_records_is_an_error(tmp_path) -> None:
 
 def test_confusion_and_per_class_numbers_by_hand(predictions) -> None:
     path, classes, true, predicted = predictions
-    read_true, read_predicted = read_predictions(path, CLASSES)
+    read_true, read_predicted, names = read_predictions(path, CLASSES)
+    assert names == CLASSES
+    assert read_predictions(path)[2] == CLASSES[:3] + ["swimming"]   # names from the file: class 3 only predicted
     assert read_true.tolist() == true.tolist() and read_predicted.tolist() == predicted.tolist()
     counts = confusion_matrix(true, predicted, 4)
     assert counts.tolist() == [[3, 1, 0, 0], [0, 2, 0, 1], [1, 0, 2, 0], [0, 0, 0, 0]]
@@ -110,7 +114,7 @@ def test_confusion_and_per_class_numbers_by_hand(predictions) -> None:
 
 def test_confusion_and_per_class_pngs(predictions, tmp_path) -> None:
     path, _, _, _ = predictions
-    true, predicted = read_predictions(path, CLASSES)
+    true, predicted, _ = read_predictions(path, CLASSES)
     assert_drawn_png(plot_confusion(true, predicted, CLASSES, tmp_path / "cm.png"), 400, 400)
     out, accuracy = plot_per_class(true, predicted, CLASSES, tmp_path / "per_class.png")
     assert_drawn_png(out, 500, 150)
@@ -138,3 +142,37 @@ def test_plot_cli_draws_every_subcommand(stats_file, predictions, tmp_path, caps
         png_size(tmp_path / f"{name}.png")
     assert main(["curves", "--stats", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "d.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_400_classes_show_the_most_confused_ones_and_list_the_pairs(tmp_path, capsys) -> None:
+    """400 classes, class 2k taken for 2k+1 in half of its videos for 2k < 20, scattered errors elsewhere."""
+    rng = np.random.default_rng(0)
+    names = [f"action {i:03d}" for i in range(400)]
+    true = np.repeat(np.arange(400), 10)
+    predicted = true.copy()
+    scattered = rng.random(len(true)) < 0.05
+    predicted[scattered] = (true[scattered] + 200) % 400        # never into the first 20 classes' pairs
+    for k in range(0, 20, 2):
+        predicted[np.flatnonzero(true == k)[:5]] = k + 1
+    probs = np.full((len(true), 400), 1e-4, dtype=np.float32)
+    probs[np.arange(len(true)), predicted] = 0.9
+    write_test_outputs(tmp_path, ListedVideos([f"v{i}.mp4" for i in range(len(true))], true, names),
+                       VideoScores(probs, np.ones(len(true), dtype=bool), {}), {"top1": 0.0})
+
+    pairs = most_confused_pairs(true, predicted, names)
+    assert [(p.true, p.predicted, p.count) for p in pairs[:10]] == [
+        (f"action {k:03d}", f"action {k + 1:03d}", 5) for k in range(0, 20, 2)]
+    assert pairs[0].fraction_of_true == 0.5
+    shown = most_confused_classes(true, predicted, 400, 30)
+    assert set(range(20)) <= set(shown.tolist()), "every class of a frequent confusion is drawn"
+
+    main = runpy.run_path(str(REPO_ROOT / "tools" / "plot.py"))["main"]
+    predictions = str(tmp_path / "predictions.csv")
+    assert main(["confusion", "--predictions", predictions, "--out", str(tmp_path / "cm.png")]) == 0
+    assert "action 000 -> action 001: 5, 50.0%" in capsys.readouterr().out
+    width, height = png_size(tmp_path / "cm.png")
+    assert width < 2000 and height < 2000, "30 labelled classes, not a 400 x 400 picture"
+    rows = (tmp_path / "cm_pairs.csv").read_text().splitlines()
+    assert rows[0] == "true,predicted,count,fraction_of_true" and rows[1] == "action 000,action 001,5,0.5000"
+    assert main(["per-class", "--predictions", predictions, "--out", str(tmp_path / "pc.png")]) == 0
+    assert_drawn_png(tmp_path / "pc.png", 1200, 400)

@@ -28,7 +28,7 @@ from videos import make_random_bytes_file, make_truncated_copy, make_zero_byte_f
 from videovit.data.decoding import BACKENDS
 from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.engine.logging import LOGGER_NAME
+from videovit.engine.run_log import LOGGER_NAME
 
 pytestmark = pytest.mark.slow  # 6-epoch runs with DataLoader worker processes and decode timeouts
 

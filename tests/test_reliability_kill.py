@@ -21,23 +21,21 @@ from pathlib import Path
 
 import pytest
 from tiny_runs import (
-    LATEST,
     RUN_NET,
     RUN_TIMEOUT,
-    assert_same_tensors,
+    SETTINGS,
+    assert_same_final_state,
     cli_env,
     load_checkpoint,
     make_tiny_dataset,
-    run_net,
+    resumed_step,
+    run_to_completion,
     tiny_overrides,
 )
 
 pytestmark = pytest.mark.slow  # subprocesses killed with SIGKILL and restarted
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"TRAIN.EPOCHS": 2, "TRAIN.BATCH_SIZE": 2, "TRAIN.CHECKPOINT_EVERY_STEPS": 2, "TRAIN.EVAL_PERIOD": 0,
-            "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1, "MIXUP.ENABLE": True, "SOLVER.WARMUP_EPOCHS": 0.5,
-            "DETERMINISTIC": True}
 
 # Runs tools/run_net.py with os.replace patched: the KILL_AT_WRITE-th rename of a finished temporary
 # file onto checkpoint_latest.pyth SIGKILLs the process instead, i.e. between write and rename.
@@ -57,13 +55,6 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def run_to_completion(args: list[str]) -> str:
-    """Run the CLI, assert success, return its log."""
-    done = run_net(args)
-    assert done.returncode == 0, f"run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
 def kill_when_logged(args: list[str], output_dir: Path, line: str) -> str:
     """Start the CLI, SIGKILL it as soon as ``output_dir/log.txt`` contains ``line``; return the log."""
     log_file, stderr_file = output_dir / "log.txt", output_dir.with_name(f"{output_dir.name}.stderr")
@@ -80,28 +71,10 @@ def kill_when_logged(args: list[str], output_dir: Path, line: str) -> str:
     return log_file.read_text()
 
 
-def resumed_step(log: str) -> tuple[str, int, int]:
-    """(checkpoint name, global step, steps into the epoch) of the restart's "resuming from" line."""
-    found = re.search(r"resuming from \S*/(checkpoint_\w+\.pyth) at epoch \d+ step (\d+)"
-                      r"(?:, (\d+) of \d+ steps into epoch)?", log)
-    assert found, "the restart did not say where it resumed"
-    return found.group(1), int(found.group(2)), int(found.group(3) or 0)
-
-
 def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
     """(kind, global step) of every stats.jsonl record, in file order."""
     lines = (output_dir / "stats.jsonl").read_text().splitlines()
     return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
-
-
-def assert_same_final_state(output_dir: Path, reference_dir: Path) -> None:
-    """Final checkpoints equal: model weights, optimiser moments, step counters."""
-    final, reference = load_checkpoint(output_dir / LATEST), load_checkpoint(reference_dir / LATEST)
-    assert (final["epoch"], final["global_step"], final["epoch_step"]) == (2, 12, 0)
-    assert_same_tensors(final["model"], reference["model"])
-    for key in ("exp_avg", "exp_avg_sq"):
-        assert_same_tensors({i: s[key] for i, s in final["optimizer"]["state"].items()},
-                            {i: s[key] for i, s in reference["optimizer"]["state"].items()})
 
 
 @pytest.fixture(scope="module")

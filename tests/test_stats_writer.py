@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from videovit.engine.logging import STATS_FILE, StatsWriter
+from videovit.engine.run_log import STATS_FILE, StatsWriter
 
 
 def write_steps(writer: StatsWriter, steps: range) -> None:

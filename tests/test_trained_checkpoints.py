@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import CLASSES as TINY_CLASSES
+from tiny_runs import make_tiny_dataset, tiny_overrides
 
 from videovit.checkpoint import CheckpointError, check_class_names, config_for_checkpoint, load_trained_model
 from videovit.config import load_config
+from videovit.engine import run
 from videovit.engine.testing import load_test_model
 from videovit.inference import load_for_inference
-from videovit.models import create_model
+from videovit.models import build_model, create_model
 
 TRAINED = ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[16, 32, 64, 128]", "MODEL.NUM_HEADS", "[1, 1, 2, 4]",
            "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_CLASSES", "3", "DATA.NUM_FRAMES", "2", "MODEL_EMA.ENABLE", "True"]
@@ -60,7 +63,7 @@ def test_test_and_inference_score_the_same_weights(checkpoint: Path, tmp_path: P
     state = torch.load(checkpoint, weights_only=True)
     test_cfg = load_config(overrides=["TEST.CHECKPOINT_FILE_PATH", str(checkpoint), "OUTPUT_DIR", str(tmp_path),
                                       "TRAIN.ENABLE", "False"])
-    tested = load_test_model(config_for_checkpoint(test_cfg, state, checkpoint), CLASSES, logging.getLogger("t"))
+    tested = load_test_model(test_cfg, logging.getLogger("t")).model
     demo = load_for_inference(checkpoint)
     for name, value in tested.state_dict().items():
         torch.testing.assert_close(value, demo.model.state_dict()[name].to(value.device))
@@ -75,3 +78,22 @@ def test_class_names_must_match(checkpoint: Path) -> None:
         check_class_names(CLASSES, ["a", "b"], checkpoint)
     with pytest.raises(CheckpointError, match="trained on 3 classes but MODEL.NUM_CLASSES is 5"):
         load_trained_model(checkpoint, load_config(overrides=["MODEL.NUM_CLASSES", "5"]))
+
+
+def test_a_test_only_run_takes_model_classes_and_frames_from_the_checkpoint(tmp_path: Path) -> None:
+    """The user names data and weights only; the run tests the 4-frame tiny RegionViT it was trained as."""
+    lists, videos = make_tiny_dataset(tmp_path / "data", {"test": 2})
+    trained_cfg = load_config(overrides=tiny_overrides(lists, videos, tmp_path / "train"))
+    model = build_model(trained_cfg)
+    path = tmp_path / "trained.pyth"
+    torch.save({"model": model.state_dict(), "config": trained_cfg.dump(), "class_names": TINY_CLASSES}, path)
+    metrics = run(load_config(overrides=[
+        "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(path), "DATA.PATH_TO_DATA_DIR", str(lists),
+        "DATA.PATH_PREFIX", str(videos), "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32",
+        "DATA.TRAIN_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA_LOADER.NUM_WORKERS", "0",
+        "DEVICE", "cpu", "TENSORBOARD", "False", "OUTPUT_DIR", str(tmp_path / "test")]))
+    assert metrics is not None and metrics["videos_scored"] == 6
+    saved = load_config([tmp_path / "test" / "config.yaml"])
+    assert (saved.MODEL.NAME, saved.MODEL.DEPTHS, saved.MODEL.NUM_CLASSES, saved.DATA.NUM_FRAMES) == (
+        "regionvit_ti", [1, 1, 1, 1], 3, 4)
+    assert "from the config saved in" in (tmp_path / "test" / "log.txt").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -28,6 +29,10 @@ LATEST = Path("checkpoints") / "checkpoint_latest.pyth"
 RUN_TIMEOUT = 300  # seconds; a tiny run takes about 10
 CLASSES = ["red", "green", "blue"]
 BROKEN = "broken.mp4"
+# The reliability runs: two epochs of 6 steps, a mid-epoch checkpoint every 2 steps, every random draw on.
+SETTINGS = {"TRAIN.EPOCHS": 2, "TRAIN.BATCH_SIZE": 2, "TRAIN.CHECKPOINT_EVERY_STEPS": 2, "TRAIN.EVAL_PERIOD": 0,
+            "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1, "MIXUP.ENABLE": True, "SOLVER.WARMUP_EPOCHS": 0.5,
+            "DETERMINISTIC": True}
 
 
 def write_colour_clip(path: Path, colour: int, seed: int, frames: int = 4, size: int = 32) -> None:
@@ -114,3 +119,28 @@ def run_net(args: list[str]) -> subprocess.CompletedProcess:
     """``tools/run_net.py args`` to completion, output captured."""
     return subprocess.run([sys.executable, str(RUN_NET), *args], cwd=REPO_ROOT, env=cli_env(),
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+
+def run_to_completion(args: list[str]) -> str:
+    """Run the CLI, assert success, return its log."""
+    done = run_net(args)
+    assert done.returncode == 0, f"run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def resumed_step(log: str) -> tuple[str, int, int]:
+    """(checkpoint name, global step, steps into the epoch) of the restart's "resuming from" line."""
+    found = re.search(r"resuming from \S*/(checkpoint_\w+\.pyth) at epoch \d+ step (\d+)"
+                      r"(?:, (\d+) of \d+ steps into epoch)?", log)
+    assert found, "the restart did not say where it resumed"
+    return found.group(1), int(found.group(2)), int(found.group(3) or 0)
+
+
+def assert_same_final_state(output_dir: Path, reference_dir: Path) -> None:
+    """Final checkpoints equal: model weights, optimiser moments, step counters."""
+    final, reference = load_checkpoint(output_dir / LATEST), load_checkpoint(reference_dir / LATEST)
+    assert (final["epoch"], final["global_step"], final["epoch_step"]) == (2, 12, 0)
+    assert_same_tensors(final["model"], reference["model"])
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert_same_tensors({i: s[key] for i, s in final["optimizer"]["state"].items()},
+                            {i: s[key] for i, s in reference["optimizer"]["state"].items()})

@@ -1,10 +1,11 @@
 """Benchmark a configured model (clips/s, peak memory) and R2L vs global attention memory.
 
-    python tools/benchmark.py --cfg configs/K400/regionvit_ti.yaml [--batch-size 1] [--amp bf16|fp16]
+    python tools/benchmark.py --cfg configs/K400/regionvit_ti.yaml [--batch-size N] [--amp bf16|fp16]
         [--channels-last] [--compile] [--iters 10] [--warmup 3] [--threads N]
         [--attention-sizes 56 112 224 320] [--no-attention] [KEY VALUE ...]
 
-Each table row is measured in a fresh process; see videovit/utils/benchmark.py for what the memory
+The batch is the config's TRAIN.BATCH_SIZE unless --batch-size is given. Each table row is measured
+in a fresh process; see videovit/utils/benchmark.py for what the memory
 numbers mean. The attention comparison uses the configured RegionViT's first-stage width, heads and
 window (RegionViT-Ti's for other models), on one image at each input size.
 """
@@ -15,8 +16,17 @@ import sys
 
 from videovit.config import add_config_arguments, config_from_args
 from videovit.models import build_model
-from videovit.utils.benchmark import (AttentionShape, BenchmarkSettings, attention_table, benchmark_model,
-                                      compare_attention, describe_settings, model_table, with_amp)
+from videovit.utils.benchmark import (
+    AttentionShape,
+    BenchmarkSettings,
+    attention_table,
+    benchmark_model,
+    compare_attention,
+    describe_settings,
+    model_table,
+    with_amp,
+)
+from videovit.utils.cli import USER_ERRORS, exit_status
 from videovit.utils.flops import count_parameters
 
 DEFAULT_ATTENTION_SIZES = (56, 112, 224, 320)
@@ -30,11 +40,28 @@ def attention_shape(model) -> AttentionShape:
     return AttentionShape(config.embed_dims[0], config.num_heads[0], config.window_size)
 
 
+def run_benchmarks(args: argparse.Namespace) -> None:
+    """Both benchmarks for the parsed command line, their tables printed."""
+    cfg = with_amp(config_from_args(args), args.amp)
+    batch_size = args.batch_size if args.batch_size is not None else cfg.TRAIN.BATCH_SIZE
+    settings = BenchmarkSettings(batch_size, args.iters, args.warmup, args.channels_last, args.compile, args.threads)
+    model = build_model(cfg)
+    rows = benchmark_model(cfg, settings)
+    print(describe_settings(cfg, settings, count_parameters(model)))
+    print(model_table(rows))
+    if not args.no_attention:
+        shape = attention_shape(model)
+        print(f"\nattention over the stride-4 local tokens of one image: dim {shape.dim}, {shape.heads} heads, "
+              f"window {shape.window}; elements per head; math SDPA kernel (attention matrices materialised)")
+        print(attention_table(compare_attention(args.attention_sizes, shape, settings)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run both benchmarks and print their tables; 2 on configuration errors."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=1, help="clips per iteration")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="clips per iteration (default: the config's TRAIN.BATCH_SIZE)")
     parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="autocast dtype (default: the config's)")
     parser.add_argument("--channels-last", action="store_true", help="convert the model to channels_last")
     parser.add_argument("--compile", action="store_true", help="run the model through torch.compile")
@@ -45,24 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="PIXELS", help="input resolutions of the attention comparison")
     parser.add_argument("--no-attention", action="store_true", help="skip the attention comparison")
     args = parser.parse_args(argv)
-    try:
-        cfg = with_amp(config_from_args(args), args.amp)
-        settings = BenchmarkSettings(args.batch_size, args.iters, args.warmup, args.channels_last, args.compile,
-                                     args.threads)
-        model = build_model(cfg)
-        rows = benchmark_model(cfg, settings)
-        print(describe_settings(cfg, settings, count_parameters(model)))
-        print(model_table(rows))
-        if not args.no_attention:
-            shape = attention_shape(model)
-            print(f"\nattention over the stride-4 local tokens of one image: dim {shape.dim}, {shape.heads} heads, "
-                  f"window {shape.window}; elements per head; math SDPA kernel (attention matrices materialised)")
-            print(attention_table(compare_attention(args.attention_sizes, shape, settings)))
-    except ValueError as err:  # ConfigError and impossible settings (e.g. fp16 on CPU)
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
+    return exit_status(lambda: run_benchmarks(args), USER_ERRORS + (ValueError,))  # e.g. fp16 on CPU
 
 if __name__ == "__main__":
     sys.exit(main())

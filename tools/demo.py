@@ -17,6 +17,7 @@ from videovit.config.cli import split_config_files
 from videovit.inference import load_for_inference, predict_video
 from videovit.utils.annotate import OUTPUT_SUFFIXES, write_annotated_video
 from videovit.utils.cli import exit_status
+
 DECIMALS = 6
 
 
@@ -37,14 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="how many classes to print")
     parser.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. DEVICE cpu")
     args = parser.parse_args(argv)
-    for option, path in (("--checkpoint", args.checkpoint), ("--video", args.video)):
-        if not path.is_file():
-            parser.error(f"{option} {path} does not exist")
     if args.output is not None and args.output.suffix.lower() not in OUTPUT_SUFFIXES:
         parser.error(f"--output must end in {' or '.join(OUTPUT_SUFFIXES)}, got {args.output}")
     cfg_files, trailing = split_config_files(args.cfg)
 
     def classify() -> None:
+        for option, path in (("--checkpoint", args.checkpoint), ("--video", args.video)):
+            if not path.is_file():
+                raise FileNotFoundError(f"{option} {path} does not exist")
         loaded = load_for_inference(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
         predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
         test = loaded.cfg.TEST

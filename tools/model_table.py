@@ -5,26 +5,35 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from videovit.utils.cli import USER_ERRORS, exit_status
 from videovit.utils.model_table import measure_config, render_table, replace_table
 
 
-def main() -> None:
-    """Print the table; with ``--readme``, also write it between the file's markers."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="+", help="config files, one table row each")
-    parser.add_argument("--readme", type=Path, help="file whose model-table markers get the table")
-    args = parser.parse_args()
+def write_table(configs: list[str], readme: Path | None) -> None:
+    """Measure every config, print the table; with ``readme``, also write it between its markers."""
+    if readme is not None and not readme.is_file():
+        raise FileNotFoundError(f"--readme {readme} does not exist")
     rows = []
-    for path in args.configs:
+    for path in configs:
         rows.append(measure_config(path))
         print(f"measured {path}", flush=True)
     table = render_table(rows)
     print(table)
-    if args.readme:
-        args.readme.write_text(replace_table(args.readme.read_text(), table))
+    if readme is not None:
+        readme.write_text(replace_table(readme.read_text(), table))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and write the table; 2 on a user's mistake (missing config, no markers)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="+", help="config files, one table row each")
+    parser.add_argument("--readme", type=Path, help="file whose model-table markers get the table")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: write_table(args.configs, args.readme), USER_ERRORS + (ValueError,))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,12 @@
 """Plot a run's results as PNG files.
 
     python tools/plot.py curves --stats OUTPUT_DIR/stats.jsonl --out curves.png
-    python tools/plot.py confusion --predictions OUTPUT_DIR/predictions.csv --classes classes.txt --out cm.png
-    python tools/plot.py per-class --predictions OUTPUT_DIR/predictions.csv --classes classes.txt --out acc.png
+    python tools/plot.py confusion --predictions OUTPUT_DIR/predictions.csv --out cm.png [--classes classes.txt]
+    python tools/plot.py per-class --predictions OUTPUT_DIR/predictions.csv --out acc.png [--classes classes.txt]
+
+Class names come from predictions.csv; ``--classes`` (the run's classes.txt) also keeps the classes
+no video was predicted as or labelled with. ``confusion`` also writes the most confused class pairs
+to ``<out>_pairs.csv`` and prints the first of them.
 """
 from __future__ import annotations
 
@@ -12,9 +16,23 @@ import sys
 from pathlib import Path
 
 from videovit.data.lists import read_classes
-from videovit.utils.plots import plot_confusion, plot_curves, plot_per_class, read_predictions, read_stats
+from videovit.utils.cli import USER_ERRORS, exit_status
+from videovit.utils.plots import (
+    PAIRS_SHOWN,
+    most_confused_pairs,
+    plot_confusion,
+    plot_curves,
+    plot_per_class,
+    read_predictions,
+    read_stats,
+    write_pairs_csv,
+)
 
 SHOWN_CLASSES = 5
+
+
+def _predictions(args: argparse.Namespace):
+    return read_predictions(args.predictions, read_classes(args.classes) if args.classes else None)
 
 
 def _curves(args: argparse.Namespace) -> Path:
@@ -22,14 +40,19 @@ def _curves(args: argparse.Namespace) -> Path:
 
 
 def _confusion(args: argparse.Namespace) -> Path:
-    names = read_classes(args.classes)
-    return plot_confusion(*read_predictions(args.predictions, names), names, args.out)
+    true, predicted, names = _predictions(args)
+    pairs = most_confused_pairs(true, predicted, names)
+    table = write_pairs_csv(pairs, args.out.with_name(f"{args.out.stem}_pairs.csv"))
+    print(f"most confused pairs (true -> predicted: videos, share of the true class); all {len(pairs)} in {table}:")
+    for pair in pairs[:PAIRS_SHOWN]:
+        print(f"  {pair.true} -> {pair.predicted}: {pair.count}, {100 * pair.fraction_of_true:.1f}%")
+    return plot_confusion(true, predicted, names, args.out)
 
 
 def _per_class(args: argparse.Namespace) -> Path:
-    names = read_classes(args.classes)
-    path, accuracy = plot_per_class(*read_predictions(args.predictions, names), names, args.out)
-    ranked = sorted((value, name) for value, name in zip(accuracy, names) if not math.isnan(value))
+    true, predicted, names = _predictions(args)
+    path, accuracy = plot_per_class(true, predicted, names, args.out)
+    ranked = sorted((value, name) for value, name in zip(accuracy, names, strict=True) if not math.isnan(value))
     print("worst classes: " + ", ".join(f"{name} {value:.1f}%" for value, name in ranked[:SHOWN_CLASSES]))
     print("best classes: " + ", ".join(f"{name} {value:.1f}%" for value, name in ranked[::-1][:SHOWN_CLASSES]))
     return path
@@ -46,18 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                              ("per-class", _per_class, "per-class top-1 accuracy bar chart")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--predictions", required=True, type=Path, help="predictions.csv of a test run")
-        command.add_argument("--classes", required=True, type=Path, help="classes.txt the run used")
+        command.add_argument("--classes", type=Path, default=None,
+                             help="classes.txt the run used (default: the names in predictions.csv)")
         command.set_defaults(draw=draw)
     for command in commands.choices.values():
         command.add_argument("--out", required=True, type=Path, help="PNG file to write")
     args = parser.parse_args(argv)
-    try:
-        path = args.draw(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return exit_status(lambda: print(f"wrote {args.draw(args)}"), USER_ERRORS + (ValueError,))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ from videovit.config import add_config_arguments, config_from_args, load_config
 from videovit.data.lists import build_k400_lists, read_classes, read_list
 from videovit.data.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 from videovit.engine import run
-from videovit.engine.checkpoint import CHECKPOINT_SUBDIR, LATEST_NAME
+from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, LATEST_NAME
 from videovit.engine.evaluate import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
+from videovit.engine.interrupts import RunInterrupted
 from videovit.engine.loaders import DataSetupError
 from videovit.utils.cli import USER_ERRORS
 
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = demo_arguments(argv)
         overrides = list(args.overrides) + list(args.opts)
+        config_from_args(args)  # a mistake in the files or overrides fails before any data is written
         generation = 0.0
         if "TRAIN.CHECKPOINT_FILE_PATH" not in overrides[0::2]:
             checkpoint, generation = pretrain_image_model()
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS + (DataSetupError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stop:
+        return stop.status
     if metrics is None:
         return 0
     lists_dir = Path(cfg.DATA.PATH_TO_DATA_DIR)

@@ -3,7 +3,9 @@
 Multi-process: ``torchrun --nproc_per_node N tools/run_net.py --cfg ...`` (add --nnodes/--node_rank/
 --rdzv_endpoint for several machines). Configuration, data-list and checkpoint problems are printed
 without a traceback and exit with status 2; a training stopped by a non-finite loss prints its report
-(step, videos, last good checkpoint) the same way and exits with status 1.
+(step, videos, last good checkpoint) the same way and exits with status 1. SIGTERM or SIGINT (Ctrl-C)
+finishes the current step, saves a checkpoint the same command resumes from, and exits with status
+143 or 130; a second signal exits at once.
 """
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ import sys
 
 from videovit.config import add_config_arguments, config_from_args
 from videovit.engine import run
+from videovit.engine.interrupts import RunInterrupted
 from videovit.engine.loaders import DataSetupError
-from videovit.engine.train import NonFiniteLossError
+from videovit.engine.trainer import NonFiniteLossError
 from videovit.utils.cli import USER_ERRORS, exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, run the job, and turn user errors into a message and exit code 2."""
+    """Parse the command line, run the job; 2 on user errors, 1 on a non-finite loss, 128 + signal
+    number when a signal stopped it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     args = parser.parse_args(argv)
@@ -27,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except RunInterrupted as stop:
+        return stop.status
 
 
 if __name__ == "__main__":

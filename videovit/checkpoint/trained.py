@@ -37,6 +37,7 @@ class TrainedModel:
     cfg: CfgNode
     class_names: list[str] | None
     report: LoadReport
+    source: str
 
 
 def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
@@ -117,7 +118,7 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
     report = load_checkpoint_contents(model, contents, path, allow_new_classifier=False, use_ema=use_ema, log=log)
     (log or logger.info)(f"weights of {path}: {'EMA' if use_ema else 'plain'}"
                          + (f", epoch {contents['epoch']}" if isinstance(contents.get("epoch"), int) else ""))
-    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report)
+    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report, str(path))
 
 
 def _get(cfg: CfgNode, key: str) -> Any:

@@ -121,6 +121,9 @@ _C.TRAIN.TRUST_CHECKPOINT = False
 _C.TRAIN.AUTO_RESUME = True
 # On a non-finite loss: "stop" (with a report) or "skip" (drop the step and count it).
 _C.TRAIN.NONFINITE_LOSS = "stop"
+# Stop training after this many optimiser steps in all (a checkpoint is saved there; 0 = no cap): for
+# smoke tests. It does not change the learning-rate plan, so a later run without it continues exactly.
+_C.TRAIN.MAX_STEPS = 0
 
 # ---------------------------------------------------------------------------- optimisation
 _C.SOLVER = CfgNode()

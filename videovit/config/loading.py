@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 from yacs.config import CfgNode
@@ -13,6 +14,8 @@ from videovit.config.defaults import get_defaults
 
 BASE_KEY = "_BASE_"
 _EXPLICIT = "explicit_keys"
+# Spellings of a boolean YAML accepts (the saved config.yaml writes true/false), in any case.
+BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
 
 
 class ConfigError(ValueError):
@@ -137,6 +140,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
     expected = type(default)
     if isinstance(value, tuple):
         value = list(value)
+    if expected is bool and isinstance(value, str) and value.lower() in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[value.lower()]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
@@ -151,7 +156,7 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
 
 
 def _type_name(kind: type) -> str:
-    return {bool: "a boolean (True/False)", int: "an integer", float: "a number",
+    return {bool: "a boolean (True/False, true/false)", int: "an integer", float: "a number",
             str: "a string", list: "a list"}.get(kind, kind.__name__)
 
 

@@ -1,8 +1,10 @@
 """Value checks run before any work starts: every problem is reported at once, with the fix."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import torch
 from yacs.config import CfgNode
 
 from videovit.config.loading import ConfigError
@@ -112,6 +114,7 @@ def _check_train(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TRAIN.CHECKPOINT_KEEP", t.CHECKPOINT_KEEP, 1)
     _at_least(report, "TRAIN.CHECKPOINT_EVERY_STEPS", t.CHECKPOINT_EVERY_STEPS, 0)
     _at_least(report, "TRAIN.EVAL_PERIOD", t.EVAL_PERIOD, 0)
+    _at_least(report, "TRAIN.MAX_STEPS", t.MAX_STEPS, 0)
     _one_of(report, "TRAIN.CHECKPOINT_TYPE", t.CHECKPOINT_TYPE, checkpoint_types())
     _one_of(report, "TRAIN.NONFINITE_LOSS", t.NONFINITE_LOSS, ("stop", "skip"))
     if s.BASE_LR <= 0:
@@ -156,8 +159,14 @@ def _check_test_and_run(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "LOG_PERIOD", cfg.LOG_PERIOD, 1)
     _one_of(report, "DEVICE", cfg.DEVICE, ("auto", "cpu", "cuda"))
     _one_of(report, "DIST_BACKEND", cfg.DIST_BACKEND, ("auto", "nccl", "gloo"))
-    if cfg.DEVICE == "cpu" and cfg.DIST_BACKEND == "nccl":
-        report("DIST_BACKEND nccl needs GPUs but DEVICE is cpu: use gloo or auto")
+    on_cpu = cfg.DEVICE == "cpu" or (cfg.DEVICE == "auto" and not torch.cuda.is_available())
+    device = "DEVICE is cpu" if cfg.DEVICE == "cpu" else "DEVICE is auto and PyTorch sees no GPU"
+    if cfg.DEVICE == "cuda" and not torch.cuda.is_available():
+        report("DEVICE is cuda but PyTorch sees no GPU: use DEVICE cpu or auto")
+    if on_cpu and cfg.DIST_BACKEND == "nccl":
+        report(f"DIST_BACKEND nccl needs GPUs but {device}: use gloo or auto")
+    if on_cpu and cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16":
+        report(f"AMP.DTYPE fp16 needs a GPU but {device}: use AMP.DTYPE bf16 on CPU, or AMP.ENABLE False")
     if not cfg.OUTPUT_DIR:
         report("OUTPUT_DIR must name a folder for checkpoints and logs")
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from videovit.engine.distributed import DistContext, all_gather_objects
 
@@ -62,7 +64,7 @@ class ViewScores:
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # (video, path, reason)
 
     @classmethod
-    def concatenate(cls, parts: Sequence["ViewScores"], num_classes: int) -> "ViewScores":
+    def concatenate(cls, parts: Sequence[ViewScores], num_classes: int) -> ViewScores:
         """All ``parts`` in one, keeping the first score of each (video, view) pair seen."""
         video = np.concatenate([p.video_index for p in parts] + [np.zeros(0, np.int64)])
         view = np.concatenate([p.view_index for p in parts] + [np.zeros(0, np.int64)])
@@ -126,7 +128,7 @@ def pair_accuracy(probs: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) 
 def _batch_failures(batch: dict) -> list[tuple[int, str, str]]:
     """``(video_index, path, reason)`` of the views a test batch dropped (see ``collate_views``)."""
     return [(int(video), str(path), str(reason))
-            for video, (path, reason) in zip(batch["failed_video_index"].tolist(), batch["failures"])]
+            for video, (path, reason) in zip(batch["failed_video_index"].tolist(), batch["failures"], strict=True)]
 
 
 @torch.no_grad()
@@ -156,12 +158,19 @@ def gather_views(local: ViewScores, num_classes: int) -> ViewScores:
 
 
 @torch.no_grad()
-def validate_clips(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
-                   autocast: Callable[[], AbstractContextManager]) -> dict[str, float | int]:
-    """Clip-level top-1/top-5 (percent) and cross-entropy on one clip per validation video."""
+def validate_clips(model: nn.Module, loader: DataLoader, ctx: DistContext,
+                   autocast: Callable[[], AbstractContextManager]) -> dict[str, Any]:
+    """Clip-level top-1/top-5 (percent) and cross-entropy on one clip per validation video.
+
+    ``clips`` counts the videos scored, ``videos`` those listed; ``failures`` lists ``(path, reason)``
+    of the videos that could not be decoded (their replacement clips duplicate another video and are
+    scored once, as that video).
+    """
     model.eval()
     index, hit1, hit5, losses = [], [], [], []
+    failures: list[tuple[str, str]] = []
     for batch in loader:
+        failures += [(str(path), str(reason)) for path, reason in batch["failures"]]
         labels = batch["label"].to(ctx.device)
         with autocast():
             logits = model(batch["clip"].to(ctx.device, non_blocking=True)).float()
@@ -171,11 +180,14 @@ def validate_clips(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
         hit5.append((top == labels[:, None]).any(dim=1).cpu().numpy())
         losses.append(F.cross_entropy(logits, labels, reduction="none").cpu().numpy())
     local = [np.concatenate(x) if x else np.zeros(0) for x in (index, hit1, hit5, losses)]
-    gathered = [np.concatenate(parts) for parts in zip(*all_gather_objects(local))]
+    everyone = all_gather_objects((local, failures))
+    gathered = [np.concatenate(parts) for parts in zip(*(arrays for arrays, _ in everyone), strict=True)]
     _, first = np.unique(gathered[0], return_index=True)
     hits1, hits5, loss = (values[first] for values in gathered[1:])
     return {"clip_top1": float(100.0 * hits1.mean()), "clip_top5": float(100.0 * hits5.mean()),
-            "loss": float(loss.mean()), "clips": int(len(first))}
+            "loss": float(loss.mean()), "clips": int(len(first)), "videos": len(cast(Sized, loader.dataset)),
+            "failed_videos": len({path for _, failed in everyone for path, _ in failed}),
+            "failures": sorted({failure for _, failed in everyone for failure in failed})}
 
 
 # ---------------------------------------------------------------------------- outputs

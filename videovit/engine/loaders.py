@@ -7,6 +7,9 @@ generator, reseeded every epoch, never from the global torch generator: creating
 iterator then leaves the random stream of the model (drop path) and mixup exactly as a checkpoint
 restored it.
 
+Workers ignore SIGINT and SIGTERM (a Ctrl-C or a cluster's SIGTERM reaches the whole process group):
+the main process alone decides how the run stops, and ends its workers itself.
+
 Validation and test use ``ShardSampler``: contiguous, unpadded shards, so the views of one video
 stay together (decoded once) and no sample is scored twice; the evaluation still de-duplicates by
 (video, view) after gathering.
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterator
+import signal
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
@@ -23,6 +27,7 @@ from yacs.config import CfgNode
 
 from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views, worker_init_fn
 from videovit.engine.distributed import DistContext
+from videovit.engine.interrupts import HANDLED_SIGNALS
 
 
 class DataSetupError(ValueError):
@@ -73,6 +78,13 @@ class EpochSampler(DistributedSampler):
         return super().__len__() - self.skip
 
 
+def _worker_start(worker_id: int) -> None:
+    """Leave SIGINT/SIGTERM to the main process, then the dataset's own worker set-up."""
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    worker_init_fn(worker_id)
+
+
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: int, ctx: DistContext,
             train: bool) -> DataLoader:
     return DataLoader(
@@ -80,7 +92,7 @@ def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: i
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=collate_views if dataset.split == "test" else collate_clips,
-        worker_init_fn=worker_init_fn, generator=torch.Generator() if train else None)
+        worker_init_fn=_worker_start, generator=torch.Generator() if train else None)
 
 
 def train_loader(cfg: CfgNode, dataset: VideoDataset, ctx: DistContext) -> DataLoader:

@@ -4,13 +4,17 @@ timm's image Mixup indexes the last two axes of a 4-D batch; on a 5-D clip batch
 box lands on (T, H) instead of (H, W). Here one box is drawn per batch and cut out of the same
 (H, W) region of **every frame**, so the pasted patch is a consistent moving region in time. The
 batch is mixed with its reverse (sample i with sample B-1-i), lambda is corrected for the box
-area actually pasted, and targets are ``lam * y_i + (1 - lam) * y_{B-1-i}`` after smoothing.
+area actually pasted, and targets are ``lam * y_i + (1 - lam) * y_{B-1-i}`` after smoothing. Every
+draw comes from the ``numpy.random.Generator`` the caller passes (the Trainer derives one per
+micro-batch, see docs/engine.md), never from the global ``np.random``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from timm.data.mixup import cutmix_bbox_and_lam, mixup_target
+from timm.data.mixup import mixup_target
 from timm.loss import SoftTargetCrossEntropy
 from yacs.config import CfgNode
 
@@ -36,22 +40,22 @@ class VideoMixup:
         self.switch_prob = switch_prob
         self.label_smoothing = label_smoothing
 
-    def draw(self) -> tuple[float, bool]:
+    def draw(self, rng: np.random.Generator) -> tuple[float, bool]:
         """(lambda, use_cutmix) for one batch; lambda 1 means the batch stays unmixed."""
-        if np.random.rand() >= self.prob:
+        if rng.random() >= self.prob:
             return 1.0, False
-        use_cutmix = self.cutmix_alpha > 0 and (
-            self.mixup_alpha <= 0 or np.random.rand() < self.switch_prob)
+        use_cutmix = self.cutmix_alpha > 0 and (self.mixup_alpha <= 0 or rng.random() < self.switch_prob)
         alpha = self.cutmix_alpha if use_cutmix else self.mixup_alpha
-        return float(np.random.beta(alpha, alpha)), use_cutmix
+        return float(rng.beta(alpha, alpha)), use_cutmix
 
-    def __call__(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, clips: torch.Tensor, labels: torch.Tensor,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Mix ``clips`` (B, C, T, H, W) in place and return them with (B, K) soft targets."""
         if clips.dim() != CLIP_DIMS:
             raise ValueError(f"VideoMixup expects clips of shape (B, C, T, H, W), got {tuple(clips.shape)}")
-        lam, use_cutmix = self.draw()
+        lam, use_cutmix = self.draw(rng)
         if lam < 1.0:
-            lam = paste_box(clips, lam) if use_cutmix else blend(clips, lam)
+            lam = paste_box(clips, lam, rng) if use_cutmix else blend(clips, lam)
         return clips, mixup_target(labels, self.num_classes, lam, self.label_smoothing)
 
 
@@ -62,14 +66,26 @@ def blend(clips: torch.Tensor, lam: float) -> float:
     return lam
 
 
-def paste_box(clips: torch.Tensor, lam: float) -> float:
+def cutmix_box(height: int, width: int, lam: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a box covering about ``1 - lam`` of the frame: sides scaled by
+    sqrt(1 - lam), centre uniform over the frame, clipped at the borders."""
+    ratio = math.sqrt(1.0 - lam)
+    cut_h, cut_w = int(height * ratio), int(width * ratio)
+    centre_y, centre_x = int(rng.integers(height)), int(rng.integers(width))
+    top, bottom = max(centre_y - cut_h // 2, 0), min(centre_y + (cut_h + 1) // 2, height)
+    left, right = max(centre_x - cut_w // 2, 0), min(centre_x + (cut_w + 1) // 2, width)
+    return top, bottom, left, right
+
+
+def paste_box(clips: torch.Tensor, lam: float, rng: np.random.Generator) -> float:
     """CutMix: one (H, W) box from the reversed batch pasted into every frame, in place.
 
     Returns lambda corrected to the fraction of each frame left unreplaced.
     """
-    (top, bottom, left, right), lam = cutmix_bbox_and_lam(clips.shape, lam, correct_lam=True)
+    height, width = clips.shape[-2:]
+    top, bottom, left, right = cutmix_box(height, width, lam, rng)
     clips[..., top:bottom, left:right] = clips.flip(0)[..., top:bottom, left:right]
-    return float(lam)
+    return 1.0 - (bottom - top) * (right - left) / float(height * width)
 
 
 def build_mixup(cfg: CfgNode) -> VideoMixup | None:
@@ -81,4 +97,5 @@ def build_mixup(cfg: CfgNode) -> VideoMixup | None:
                       prob=mx.PROB, switch_prob=mx.SWITCH_PROB, label_smoothing=mx.LABEL_SMOOTHING)
 
 
-__all__ = ["SoftTargetCrossEntropy", "VideoMixup", "blend", "build_mixup", "paste_box", "soft_targets"]
+__all__ = ["SoftTargetCrossEntropy", "VideoMixup", "blend", "build_mixup", "cutmix_box", "paste_box",
+           "soft_targets"]

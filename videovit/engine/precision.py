@@ -5,8 +5,8 @@ bf16 has fp32's exponent range and needs none (its scaler is a disabled pass-thr
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Callable
 
 import torch
 from yacs.config import CfgNode

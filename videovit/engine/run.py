@@ -4,17 +4,25 @@ from __future__ import annotations
 import os
 import platform
 import random
+import signal
 
 import numpy as np
 import torch
 from yacs.config import CfgNode
 
-from videovit.config import save_config
+from videovit.checkpoint import CheckpointError, check_class_names
+from videovit.config import ConfigError, save_config
+from videovit.data.decoding import DecodeError
 from videovit.engine.distributed import DistContext, init_distributed, shutdown_distributed
-from videovit.engine.fit import train
-from videovit.engine.loaders import load_splits
-from videovit.engine.logging import StatsWriter, setup_logging
-from videovit.engine.testing import test
+from videovit.engine.interrupts import HANDLED_SIGNALS, InterruptGuard, RunInterrupted
+from videovit.engine.loaders import DataSetupError, load_splits
+from videovit.engine.run_log import StatsWriter, log_failure, setup_logging
+from videovit.engine.testing import load_test_model, test
+from videovit.engine.trainer import NonFiniteLossError, Trainer
+
+# Failures whose message says what to change: logged without a traceback (anything else is a bug).
+EXPLAINED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, DecodeError, FileNotFoundError,
+                                                     DataSetupError, NonFiniteLossError)
 
 
 def seed_everything(seed: int) -> None:
@@ -42,29 +50,48 @@ def describe(ctx: DistContext) -> str:
 def run(cfg: CfgNode) -> dict | None:
     """Seed, set up devices and processes, save the merged config, then train and/or test.
 
-    Returns the test metrics (``metrics.json``'s content) when TEST.ENABLE, else None.
+    Returns the test metrics (``metrics.json``'s content) when TEST.ENABLE, else None. Raises
+    ``RunInterrupted`` (after checkpointing) on SIGTERM/SIGINT; every failure is also written to
+    log.txt, as its last line.
     """
     ctx = init_distributed(cfg.DEVICE, cfg.DIST_BACKEND)
     stats = None
+    log = setup_logging(cfg.OUTPUT_DIR, ctx.rank)
     try:
-        log = setup_logging(cfg.OUTPUT_DIR, ctx.rank)
-        seed_everything(cfg.RNG_SEED + ctx.rank)
-        configure_determinism(cfg.DETERMINISTIC)
-        log.info(describe(ctx))
-        if ctx.is_main:
-            path = save_config(cfg, cfg.OUTPUT_DIR)
-            log.info(f"merged config (saved to {path}):\n{cfg.dump()}")
-        stats = StatsWriter(cfg.OUTPUT_DIR, active=ctx.is_main, tensorboard=cfg.TENSORBOARD)
-        splits = load_splits(cfg)
-        trained, state = train(cfg, ctx, stats, log, splits) if cfg.TRAIN.ENABLE else (None, None)
-        if not cfg.TEST.ENABLE:
-            return None
-        return test(cfg, trained, splits["test"], ctx, stats, log,
-                    global_step=state.global_step if state else 0)
+        with InterruptGuard(log.warning):
+            seed_everything(cfg.RNG_SEED + ctx.rank)
+            configure_determinism(cfg.DETERMINISTIC)
+            log.info(describe(ctx))
+            tested = load_test_model(cfg, log) if cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE else None
+            if tested is not None:
+                cfg = tested.cfg  # the model, classes and frame count the checkpoint was trained with, unless set
+            if ctx.is_main:
+                path = save_config(cfg, cfg.OUTPUT_DIR)
+                log.info(f"merged config (saved to {path}):\n{cfg.dump()}")
+            stats = StatsWriter(cfg.OUTPUT_DIR, active=ctx.is_main, tensorboard=cfg.TENSORBOARD)
+            splits = load_splits(cfg)
+            if tested is not None:
+                check_class_names(tested.class_names, splits["test"].class_names, tested.source)
+                return test(cfg, tested.model, splits["test"], ctx, stats, log)
+            trainer = Trainer(cfg, ctx, splits, stats, log)
+            trained = trainer.fit()
+            if not cfg.TEST.ENABLE:
+                return None
+            return test(cfg, trained, splits["test"], ctx, stats, log, global_step=trainer.position.global_step)
+    except RunInterrupted:
+        for signum in HANDLED_SIGNALS:  # the run is ending anyway: a late signal must not interrupt the exit
+            signal.signal(signum, signal.SIG_IGN)
+        raise
+    except EXPLAINED_ERRORS as err:
+        log_failure(log, err, with_traceback=False)
+        raise
+    except BaseException as err:
+        log_failure(log, err, with_traceback=True)
+        raise
     finally:
         if stats is not None:
             stats.close()
         shutdown_distributed()
 
 
-__all__ = ["configure_determinism", "run", "seed_everything"]
+__all__ = ["EXPLAINED_ERRORS", "configure_determinism", "run", "seed_everything"]

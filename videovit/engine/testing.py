@@ -8,15 +8,23 @@ import numpy as np
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, check_class_names, load_trained_model
+from videovit.checkpoint import CheckpointError, TrainedModel, load_trained_model
 from videovit.data.datasets import VideoDataset
-from videovit.engine.checkpoint import CheckpointManager
+from videovit.engine.checkpoint_files import CheckpointManager
 from videovit.engine.distributed import DistContext, barrier
-from videovit.engine.evaluate import (AVERAGING, ListedVideos, average_views, format_metrics_table, gather_views,
-                                      score_views, video_metrics, write_test_outputs)
+from videovit.engine.evaluate import (
+    AVERAGING,
+    ListedVideos,
+    average_views,
+    format_metrics_table,
+    gather_views,
+    score_views,
+    video_metrics,
+    write_test_outputs,
+)
 from videovit.engine.loaders import eval_loader
-from videovit.engine.logging import StatsWriter
 from videovit.engine.precision import autocast_factory
+from videovit.engine.run_log import StatsWriter
 
 
 def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
@@ -31,21 +39,18 @@ def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
     return str(found[0])
 
 
-def load_test_model(cfg: CfgNode, class_names: list[str], log: logging.Logger) -> nn.Module:
-    """The weights to test (``test_weights_path``) in the model ``cfg`` describes, through the one
-    checkpoint-to-model path (``load_trained_model``: EMA policy, resizing, classifier check)."""
+def load_test_model(cfg: CfgNode, log: logging.Logger) -> TrainedModel:
+    """A test-only run's model: the weights ``test_weights_path`` names, through the one
+    checkpoint-to-model path (``load_trained_model``). Its ``cfg`` is the run's config completed from
+    the checkpoint's (model, classes, frame count unless set); build the test data from it."""
     path = test_weights_path(cfg, log)
-    trained = load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
-    check_class_names(trained.class_names, class_names, path)
-    return trained.model
+    return load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
 
 
-def test(cfg: CfgNode, model: nn.Module | None, dataset: VideoDataset, ctx: DistContext, stats: StatsWriter,
+def test(cfg: CfgNode, model: nn.Module, dataset: VideoDataset, ctx: DistContext, stats: StatsWriter,
          log: logging.Logger, global_step: int = 0) -> dict:
-    """Multi-view test of ``model`` (None: load the weights named by the config) on the test split
-    ``dataset`` (``load_splits(cfg)["test"]``); returns metrics."""
-    if model is None:
-        model = load_test_model(cfg, dataset.class_names, log)
+    """Multi-view test of ``model`` on the test split ``dataset`` (``load_splits(cfg)["test"]``); returns
+    metrics."""
     model.to(ctx.device)
     num_classes = len(dataset.class_names)
     log.info(f"multi-view test on {dataset.num_videos} videos of {dataset.list_file}: "

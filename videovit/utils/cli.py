@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from videovit.checkpoint import CheckpointError
 from videovit.config import ConfigError
@@ -13,9 +13,18 @@ USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, CheckpointError, Decode
                                             FileNotFoundError)
 
 
+def line_buffered_console() -> None:
+    """Flush stdout and stderr at every newline, also when they are redirected to a file, so that a
+    redirected log reads in the order things happened."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+
+
 def exit_status(action: Callable[[], object],
                 user_errors: tuple[type[Exception], ...] = USER_ERRORS) -> int:
     """Run ``action``: 0 when it returns, 2 after printing ``error: ...`` for a user error."""
+    line_buffered_console()
     try:
         action()
     except user_errors as err:

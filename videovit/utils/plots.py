@@ -2,10 +2,11 @@
 
 Inputs are the engine's own files: ``OUTPUT_DIR/stats.jsonl`` (one JSON object per line with a
 ``kind`` — "train", "train_epoch", "val", "val_ema", "test" — and the ``global_step``; see
-``videovit.engine.logging``) and ``predictions.csv`` of the multi-view test (``label`` is a class
-index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``) with the run's
-``classes.txt``. Figures are drawn with matplotlib's object API on the Agg canvas (no display, no
-pyplot state).
+``videovit.engine.run_log``) and ``predictions.csv`` of the multi-view test (``label`` is a class
+index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``), whose ``label`` /
+``label_name`` columns name the classes (a ``classes.txt`` may be given to keep classes without
+videos). Figures are drawn with matplotlib's object API on the Agg canvas (no display, no pyplot
+state), in a constrained layout with legends outside the data.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import csv
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,6 +25,8 @@ from matplotlib.ticker import MaxNLocator
 
 LABELLED_TICKS_MAX = 60   # above this many classes, axes carry no class names (unreadable)
 CELL_TEXT_MAX = 15        # up to this many classes, confusion cells show their value
+MOST_CONFUSED_SHOWN = 30  # classes in the confusion plot when there are too many to label
+PAIRS_SHOWN = 20          # most confused pairs printed by tools/plot.py
 DPI = 110
 
 
@@ -48,27 +52,45 @@ def read_stats(path: str | Path) -> dict[str, list[dict]]:
     return {kind: [records[step] for step in sorted(records)] for kind, records in latest.items()}
 
 
-def read_predictions(path: str | Path, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(true, predicted)`` class indices of every scored video in a test predictions.csv."""
+def read_predictions(path: str | Path,
+                     class_names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(true, predicted, class_names)`` of every scored video in a test predictions.csv.
+
+    Without ``class_names`` the names come from the file: class ``label`` is ``label_name``; a class
+    only ever predicted (never a true label) gets the next free index, and indices no row names are
+    "class <i>". With ``class_names`` (the run's classes.txt) every row must agree with it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; pass the predictions.csv of a test run")
-    index = {name: i for i, name in enumerate(class_names)}
-    true, predicted = [], []
+    rows = []
     with path.open(newline="", encoding="utf-8") as stream:
         for number, row in enumerate(csv.DictReader(stream), start=2):
             try:
-                label, label_name, top1 = int(row["label"]), row["label_name"], row["pred_1"]
+                rows.append((number, int(row["label"]), row["label_name"], row["pred_1"]))
             except (KeyError, TypeError, ValueError) as err:
                 raise ValueError(f"{path}:{number}: not a videovit predictions row ({err!r})") from err
-            if not 0 <= label < len(class_names) or class_names[label] != label_name or top1 not in index:
-                raise ValueError(f"{path}:{number}: class {label} {label_name!r} / prediction {top1!r} do not "
-                                 "match the classes file; pass the classes.txt the run used")
-            true.append(label)
-            predicted.append(index[top1])
-    if not true:
+    if not rows:
         raise ValueError(f"{path} holds no scored video")
-    return np.array(true, dtype=np.int64), np.array(predicted, dtype=np.int64)
+    names = list(class_names) if class_names is not None else _names_from_rows(rows)
+    index = {name: i for i, name in enumerate(names)}
+    true, predicted = [], []
+    for number, label, label_name, top1 in rows:
+        if not 0 <= label < len(names) or names[label] != label_name or top1 not in index:
+            raise ValueError(f"{path}:{number}: class {label} {label_name!r} / prediction {top1!r} do not "
+                             "match the classes file; pass the classes.txt the run used")
+        true.append(label)
+        predicted.append(index[top1])
+    return np.array(true, dtype=np.int64), np.array(predicted, dtype=np.int64), names
+
+
+def _names_from_rows(rows: list[tuple[int, int, str, str]]) -> list[str]:
+    known = {label: name for _, label, name, _ in rows}
+    names = [known.get(i, f"class {i}") for i in range(max(known) + 1)]
+    for _, _, _, top1 in rows:
+        if top1 not in names:
+            names.append(top1)
+    return names
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -86,6 +108,49 @@ def row_normalised(counts: np.ndarray) -> np.ndarray:
     totals = counts.sum(axis=1, keepdims=True).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, counts / totals, np.nan)
+
+
+@dataclass(frozen=True)
+class ConfusedPair:
+    """Videos of class ``true`` given the top-1 label ``predicted``, and their share of ``true``'s videos."""
+
+    true: str
+    predicted: str
+    count: int
+    fraction_of_true: float
+
+
+def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
+                        top: int | None = None) -> list[ConfusedPair]:
+    """Off-diagonal (true, predicted) class pairs by count, most frequent first."""
+    counts = confusion_matrix(true, predicted, len(class_names))
+    totals = counts.sum(axis=1)
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    rows, cols = np.nonzero(off)
+    order = np.lexsort((cols, rows, -off[rows, cols]))[:top]
+    return [ConfusedPair(class_names[rows[i]], class_names[cols[i]], int(off[rows[i], cols[i]]),
+                         float(off[rows[i], cols[i]] / totals[rows[i]])) for i in order]
+
+
+def write_pairs_csv(pairs: Sequence[ConfusedPair], out: str | Path) -> Path:
+    """The ``most_confused_pairs`` as a CSV table."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["true", "predicted", "count", "fraction_of_true"])
+        writer.writerows([pair.true, pair.predicted, pair.count, f"{pair.fraction_of_true:.4f}"] for pair in pairs)
+    return out
+
+
+def most_confused_classes(true: np.ndarray, predicted: np.ndarray, num_classes: int, count: int) -> np.ndarray:
+    """The ``count`` classes with the most errors (videos of the class given another label plus videos
+    of other classes given this label), most first."""
+    counts = confusion_matrix(true, predicted, num_classes)
+    np.fill_diagonal(counts, 0)
+    errors = counts.sum(axis=0) + counts.sum(axis=1)
+    return np.argsort(-errors, kind="stable")[:count]
 
 
 def per_class_accuracy(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -109,6 +174,11 @@ def _series(records: list[dict], x: str, y: str) -> tuple[list[float], list[floa
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def _legend_below(axes: Axes) -> None:
+    """The legend under the axes, where it cannot hide a curve."""
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+
+
 def _no_data(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes, color="grey")
 
@@ -119,13 +189,13 @@ def plot_curves(stats: dict[str, list[dict]], out: str | Path) -> Path:
     train = stats.get("train", [])
     if not train:
         raise ValueError("the stats hold no 'train' record: nothing to plot (did training log a step?)")
-    figure = Figure(figsize=(15, 4.2))
+    figure = Figure(figsize=(16, 4.8), layout="constrained")
     loss_axes, lr_axes, acc_axes = figure.subplots(1, 3)
 
     loss_axes.plot(*_series(train, "global_step", "loss"), label="train (mean over the log period)")
     loss_axes.plot(*_series(stats.get("val", []), "global_step", "loss"), "o-", label="val (clip-level)")
     loss_axes.set(title="loss", xlabel="optimiser step", ylabel="cross-entropy")
-    loss_axes.legend()
+    _legend_below(loss_axes)
 
     lr_axes.plot(*_series(train, "global_step", "lr"))
     lr_axes.set(title="learning rate", xlabel="optimiser step", ylabel="lr", yscale="log")
@@ -137,7 +207,7 @@ def plot_curves(stats: dict[str, list[dict]], out: str | Path) -> Path:
             if values:
                 acc_axes.plot(epochs, values, "o" + style, label=f"{kind} {metric.removeprefix('clip_')}")
     if acc_axes.lines:
-        acc_axes.legend()
+        _legend_below(acc_axes)
     else:
         _no_data(acc_axes, "no validation records")
     acc_axes.set(title="clip-level validation accuracy (one clip per video)", xlabel="epoch",
@@ -148,7 +218,7 @@ def plot_curves(stats: dict[str, list[dict]], out: str | Path) -> Path:
     return _save(figure, out)
 
 
-def _label_class_axis(axes: Axes, axis: str, class_names: Sequence[str], positions: Sequence[int]) -> None:
+def _label_class_axis(axes: Axes, axis: str, class_names: Sequence[str], positions: Sequence[int] | np.ndarray) -> None:
     """Class names as tick labels on ``axis`` ("x" or "y") when there are few enough to read."""
     if len(positions) > LABELLED_TICKS_MAX:
         return
@@ -161,54 +231,71 @@ def _label_class_axis(axes: Axes, axis: str, class_names: Sequence[str], positio
 
 def plot_confusion(true: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
                    out: str | Path) -> Path:
-    """Row-normalised confusion matrix (row = true class); blank rows for classes without videos."""
+    """Row-normalised confusion matrix (row = true class); blank rows for classes without videos.
+
+    Above LABELLED_TICKS_MAX classes only the MOST_CONFUSED_SHOWN most confused classes are drawn
+    (labelled, in class order; cells still normalised by each true class's videos, so rows need not sum to 1).
+    """
     count = len(class_names)
     matrix = row_normalised(confusion_matrix(true, predicted, count))
-    side = min(4 + 0.3 * count, 30)
-    figure = Figure(figsize=(side + 1.5, side))
+    shown = (np.arange(count) if count <= LABELLED_TICKS_MAX
+             else np.sort(most_confused_classes(true, predicted, count, MOST_CONFUSED_SHOWN)))
+    matrix = matrix[np.ix_(shown, shown)]
+    side = min(4 + 0.3 * len(shown), 30)
+    figure = Figure(figsize=(side + 1.5, side), layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="fraction of the true class's videos")
-    if count <= CELL_TEXT_MAX:
+    if len(shown) <= CELL_TEXT_MAX:
         for (row, col), value in np.ndenumerate(matrix):
             if value > 0:
                 axes.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                           color="white" if value > 0.5 else "black")
-    _label_class_axis(axes, "x", class_names, range(count))
-    _label_class_axis(axes, "y", class_names, range(count))
-    axes.set(xlabel="predicted class (top-1)", ylabel="true class",
-             title=f"confusion matrix, normalised per true class ({len(true)} videos)")
+    _label_class_axis(axes, "x", class_names, shown)
+    _label_class_axis(axes, "y", class_names, shown)
+    what = (f"confusion matrix, normalised per true class ({len(true)} videos)" if len(shown) == count else
+            f"the {len(shown)} most confused of {count} classes ({len(true)} videos),\nnormalised per true class")
+    axes.set(xlabel="predicted class (top-1)", ylabel="true class", title=what)
     return _save(figure, out)
 
 
 def plot_per_class(true: np.ndarray, predicted: np.ndarray, class_names: Sequence[str],
                    out: str | Path) -> tuple[Path, np.ndarray]:
-    """Bar chart of per-class top-1 accuracy, best class first; returns the PNG path and the
-    accuracies (percent, NaN for classes without videos) in class order."""
+    """Bar chart of per-class top-1 accuracy, best class first, with each class's video count;
+    returns the PNG path and the accuracies (percent, NaN for classes without videos) in class order."""
     accuracy = per_class_accuracy(true, predicted, len(class_names))
+    videos = np.bincount(true, minlength=len(class_names))
     present = np.flatnonzero(~np.isnan(accuracy))
     order = present[np.argsort(-accuracy[present], kind="stable")]
     mean = float(np.mean(accuracy[present]))
     if len(order) <= LABELLED_TICKS_MAX:
-        figure = Figure(figsize=(8, 1.5 + 0.25 * len(order)))
+        figure = Figure(figsize=(8, 1.5 + 0.25 * len(order)), layout="constrained")
         axes = figure.subplots()
         axes.barh(range(len(order)), accuracy[order], color="tab:blue")
         axes.invert_yaxis()
-        _label_class_axis(axes, "y", class_names, order)
-        axes.set(xlim=(0, 100), xlabel="top-1 accuracy (%)")
+        labels = [f"{class_names[i]} ({videos[i]})" for i in order]
+        axes.set_yticks(range(len(order)), labels, fontsize=8)
+        axes.set(xlim=(0, 100), xlabel="top-1 accuracy (%)", ylabel="class (videos)")
         axes.axvline(mean, color="tab:red", linestyle="--", label=f"mean class accuracy {mean:.1f}%")
     else:
-        figure = Figure(figsize=(14, 5))
+        figure = Figure(figsize=(14, 5), layout="constrained")
         axes = figure.subplots()
-        axes.bar(range(len(order)), accuracy[order], width=1.0, color="tab:blue")
+        axes.bar(range(len(order)), accuracy[order], width=1.0, color="tab:blue", label="top-1 accuracy")
         axes.set(ylim=(0, 100), ylabel="top-1 accuracy (%)", xlabel="classes, sorted by accuracy")
         axes.axhline(mean, color="tab:red", linestyle="--", label=f"mean class accuracy {mean:.1f}%")
-    axes.legend(loc="lower right")
+        count_axes = axes.twinx()
+        count_axes.plot(range(len(order)), videos[order], color="black", linewidth=0.8, drawstyle="steps-mid",
+                        label="videos of the class")
+        count_axes.set(ylabel="videos of the class", ylim=(0, 1.15 * max(int(videos.max()), 1)))
+        figure.legend(loc="outside lower center", ncol=3, frameon=False)
+    if len(order) <= LABELLED_TICKS_MAX:
+        figure.legend(loc="outside lower center", frameon=False)
     missing = len(class_names) - len(order)
     note = f"; {missing} classes without videos left out" if missing else ""
     axes.set_title(f"per-class accuracy ({len(true)} videos, {len(order)} classes{note})")
     return _save(figure, out), accuracy
 
 
-__all__ = ["confusion_matrix", "per_class_accuracy", "plot_confusion", "plot_curves", "plot_per_class",
-           "read_predictions", "read_stats", "row_normalised"]
+__all__ = ["ConfusedPair", "confusion_matrix", "most_confused_classes", "most_confused_pairs", "per_class_accuracy",
+           "plot_confusion", "plot_curves", "plot_per_class", "read_predictions", "read_stats", "row_normalised",
+           "write_pairs_csv"]

@@ -1,10 +1,13 @@
-"""Run logging: console + ``OUTPUT_DIR/log.txt`` on rank 0, JSON stats lines, TensorBoard, progress.
+"""The run's log: console + ``OUTPUT_DIR/log.txt`` on rank 0, JSON stats lines, TensorBoard, progress.
 
 Every module logs through the ``videovit`` logger hierarchy. Rank 0 writes INFO and above to the
 console and the log file; other ranks print only warnings and errors, tagged with their rank, so a
-video failing on any process is still seen. ``StatsWriter`` appends one JSON object per line to
-``OUTPUT_DIR/stats.jsonl`` (and TensorBoard scalars when asked); ``ProgressMeter`` turns step
-timings into the progress line (clips/s, data-wait vs compute time, ETA).
+video failing on any process is still seen. The console is line-buffered, so output redirected to a
+file reads in the order things happened; ``log_failure`` puts a run's error (with the traceback
+when it is a bug) into log.txt, as its last line, while the command line prints it once on stderr.
+``StatsWriter`` appends one JSON object per line to ``OUTPUT_DIR/stats.jsonl`` (and TensorBoard
+scalars when asked); ``ProgressMeter`` turns step timings into the progress line (clips/s, data-wait
+vs compute time, ETA).
 """
 from __future__ import annotations
 
@@ -17,13 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from videovit.engine.checkpoint import atomic_write
+from videovit.engine.checkpoint_files import atomic_write
+from videovit.utils.cli import line_buffered_console
 
 LOGGER_NAME = "videovit"
 LOG_FILE = "log.txt"
 STATS_FILE = "stats.jsonl"
 _FORMAT = "[%(asctime)s] %(message)s"
 _DATE_FORMAT = "%m-%d %H:%M:%S"
+FILE_ONLY = "videovit_file_only"  # LogRecord attribute: keep the record off the console
 
 
 def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
@@ -34,7 +39,9 @@ def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
         handler.close()
     logger.propagate = False
     logger.setLevel(logging.INFO)
+    line_buffered_console()
     console = logging.StreamHandler(sys.stdout)
+    console.addFilter(lambda record: not getattr(record, FILE_ONLY, False))
     handlers: list[logging.Handler] = [console]
     if rank == 0:
         console.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
@@ -49,6 +56,13 @@ def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
         handler._videovit_run = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     return logger
+
+
+def log_failure(log: logging.Logger, error: BaseException, with_traceback: bool) -> None:
+    """Write ``error: <message>`` (after its traceback when ``with_traceback``) to log.txt only: the
+    command line prints the error on stderr itself, so the console does not show it twice."""
+    log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
+              exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
 
 
 def get_logger() -> logging.Logger:
@@ -123,17 +137,21 @@ def _json_default(value: Any) -> Any:
 
 
 class ProgressMeter:
-    """Timing of the micro-batches of one epoch: data wait, compute, throughput and ETA."""
+    """Timing of one epoch's micro-batches (data wait, compute, throughput, ETA); a resumed epoch
+    continues from the totals its checkpoint carried (``totals()``), so epoch figures cover it whole."""
 
-    def __init__(self, steps_this_epoch: int, steps_after_epoch: int, world_size: int) -> None:
-        self.steps_this_epoch = steps_this_epoch
+    def __init__(self, steps_per_epoch: int, steps_after_epoch: int, world_size: int,
+                 carried: dict[str, float] | None = None) -> None:
+        carried = carried or {}
+        self.steps_per_epoch = steps_per_epoch
         self.steps_after_epoch = steps_after_epoch
         self.world_size = world_size
+        self.seconds_before = float(carried.get("seconds", 0.0))
+        self.data_time = float(carried.get("data_seconds", 0.0))
+        self.compute_time = float(carried.get("compute_seconds", 0.0))
+        self.clips = int(carried.get("clips", 0))
         self.start = time.perf_counter()
         self._mark = self.start
-        self.data_time = 0.0
-        self.compute_time = 0.0
-        self.clips = 0
 
     def data_ready(self) -> None:
         """Call when a batch arrived: the time since the previous mark was spent waiting for data."""
@@ -148,11 +166,17 @@ class ProgressMeter:
         self._mark = now
         self.clips += local_clips * self.world_size
 
+    def totals(self) -> dict[str, float]:
+        """Seconds, data/compute seconds and clips of the epoch so far (what a checkpoint carries)."""
+        return {"seconds": self.seconds_before + time.perf_counter() - self.start,
+                "data_seconds": self.data_time, "compute_seconds": self.compute_time, "clips": self.clips}
+
     def stats(self, steps_done: int) -> dict[str, float]:
-        """clips/s over all processes, mean data/compute seconds per step, and ETA seconds."""
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        """clips/s over all processes, mean data/compute seconds per step, and ETA seconds, after
+        ``steps_done`` steps of the epoch."""
+        elapsed = max(self.totals()["seconds"], 1e-9)
         per_step = elapsed / max(steps_done, 1)
-        remaining = self.steps_this_epoch - steps_done + self.steps_after_epoch
+        remaining = self.steps_per_epoch - steps_done + self.steps_after_epoch
         return {"clips_per_s": self.clips / elapsed,
                 "data_s": self.data_time / max(steps_done, 1),
                 "compute_s": self.compute_time / max(steps_done, 1),
@@ -165,4 +189,4 @@ def format_duration(seconds: float) -> str:
 
 
 __all__ = ["LOGGER_NAME", "LOG_FILE", "ProgressMeter", "STATS_FILE", "StatsWriter", "format_duration",
-           "get_logger", "setup_logging"]
+           "get_logger", "log_failure", "setup_logging"]

@@ -1,33 +1,24 @@
-"""Training checkpoints: atomic files, rotation, full training state, exact RNG restore.
+"""The checkpoint files of a training run: atomic writes, rotation, finding the newest loadable one.
 
+(Checkpoints from elsewhere, to start from, are read by ``videovit.checkpoint``; see docs/checkpoints.md.)
 Layout in ``OUTPUT_DIR/checkpoints/``: ``checkpoint_latest.pyth`` is rewritten after every epoch
-(and every TRAIN.CHECKPOINT_EVERY_STEPS optimiser steps within an epoch when that is set);
-every TRAIN.CHECKPOINT_PERIOD epochs (and after the last) it is also kept as
-``checkpoint_epoch_EEEEE.pyth`` (a hard link when the file system allows it, else a copy), and only
-the newest TRAIN.CHECKPOINT_KEEP of those stay. Files are written to a temporary name, fsynced and
-renamed, so a crash never leaves a half-written checkpoint under a real name; the temporary file
-of a write that a crash interrupted is removed by the next run (``remove_unfinished_writes``).
-
-A checkpoint is a dict of tensors, numbers, strings and lists only (it loads with
-``torch.load(weights_only=True)``): ``model`` (the unwrapped model's state dict), ``model_ema``,
-``optimizer``, ``scheduler``, ``grad_scaler``, ``epoch`` (completed epochs), ``global_step``
-(optimiser steps taken), ``epoch_step`` (steps already taken in the unfinished epoch, 0 at an
-epoch's end) with ``global_batch`` (clips per step when it was saved), ``rng`` (torch, CUDA, numpy
-and Python generator states), ``config`` (the run's YAML text), ``class_names`` and ``list_hash``
-(the training list it used). The ``model`` + ``config`` pair is what
-``videovit.checkpoint.load_pretrained`` recognises as this project's layout.
+(and every TRAIN.CHECKPOINT_EVERY_STEPS optimiser steps within an epoch when that is set, and when a
+signal or TRAIN.MAX_STEPS stops the run); every TRAIN.CHECKPOINT_PERIOD epochs (and after the last)
+it is also kept as ``checkpoint_epoch_EEEEE.pyth`` (a hard link when the file system allows it, else
+a copy), and only the newest TRAIN.CHECKPOINT_KEEP of those stay. Files are written to a temporary
+name, fsynced and renamed, so a crash never leaves a half-written checkpoint under a real name; the
+temporary file of a write that a crash interrupted is removed by the next run
+(``remove_unfinished_writes``). What a checkpoint holds is listed in docs/engine.md ("Checkpoints").
 """
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
-import numpy as np
 import torch
 
 from videovit.checkpoint import CheckpointError
@@ -36,49 +27,12 @@ CHECKPOINT_SUBDIR = "checkpoints"
 LATEST_NAME = "checkpoint_latest.pyth"
 _PERIODIC = re.compile(r"checkpoint_epoch_(\d+)\.pyth$")
 _UNFINISHED_PATTERN = ".*.tmp"  # temporary names used by atomic_write and _link_or_copy
+REQUIRED_KEYS = ("model", "optimizer", "epoch", "global_step")
 
 
 def periodic_name(epoch: int) -> str:
     """File name of the checkpoint kept after ``epoch`` completed epochs."""
     return f"checkpoint_epoch_{epoch:05d}.pyth"
-
-
-@dataclass
-class TrainState:
-    """Where training stands: completed epochs, optimiser steps taken so far, and steps already
-    taken in epoch ``epoch`` (non-zero only while an epoch is unfinished)."""
-
-    epoch: int = 0
-    global_step: int = 0
-    epoch_step: int = 0
-
-
-# ---------------------------------------------------------------------------- RNG states
-
-def capture_rng_state() -> dict[str, Any]:
-    """Torch (CPU and every CUDA device), numpy and Python generator states as tensors and lists."""
-    kind, keys, position, has_gauss, cached_gauss = np.random.get_state()
-    version, internal, gauss = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
-                  "position": int(position), "has_gauss": int(has_gauss),
-                  "cached_gaussian": float(cached_gauss)},
-        "python": {"version": version, "internal": list(internal), "gauss": gauss},
-    }
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Put every generator back to a state captured by ``capture_rng_state``."""
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    np_state = state["numpy"]
-    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32),
-                         np_state["position"], np_state["has_gauss"], np_state["cached_gaussian"]))
-    py_state = state["python"]
-    random.setstate((py_state["version"], tuple(py_state["internal"]), py_state["gauss"]))
 
 
 # ---------------------------------------------------------------------------- files
@@ -135,7 +89,7 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file can fail in many ways
         raise CheckpointError(f"{path} is not a loadable checkpoint ({type(err).__name__}: {err})") from err
-    missing = [key for key in ("model", "optimizer", "epoch", "global_step", "rng")
+    missing = [key for key in REQUIRED_KEYS
                if not isinstance(payload, dict) or key not in payload]
     if missing:
         raise CheckpointError(f"{path} is not a videovit training checkpoint (no {', '.join(missing)})")
@@ -193,5 +147,5 @@ class CheckpointManager:
         return None
 
 
-__all__ = ["CHECKPOINT_SUBDIR", "CheckpointManager", "LATEST_NAME", "TrainState", "atomic_save",
-           "capture_rng_state", "periodic_name", "read_training_checkpoint", "restore_rng_state"]
+__all__ = ["CHECKPOINT_SUBDIR", "CheckpointManager", "LATEST_NAME", "atomic_save", "atomic_write", "periodic_name",
+           "read_training_checkpoint"]

@@ -1,0 +1,52 @@
+"""Every command-line tool answers a missing input with one ``error:`` line on stderr and status 2.
+
+Parametrised over the ``tools/*.py`` files present, so a tool added later fails here until it has a
+case in ``MISSING_INPUT`` (its command line naming a file that does not exist).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOLS = sorted(path.name for path in (REPO_ROOT / "tools").glob("*.py"))
+# Arguments per tool; {missing} is a folder that does not exist, {file} an existing plain file.
+MISSING_INPUT: dict[str, list[str]] = {
+    "benchmark.py": ["--cfg", "{missing}/model.yaml", "--no-attention"],
+    "benchmark_data.py": ["--list", "{missing}/val.csv"],
+    "benchmark_training.py": ["--cfg", "{missing}/demo.yaml", "--data", "{missing}/data"],
+    "build_data_lists.py": ["k400", "--annotations", "{missing}", "--videos", "{missing}/videos", "--out",
+                            "{missing}/lists"],
+    "check_videos.py": ["--list", "{missing}/train.csv"],
+    "demo.py": ["--checkpoint", "{missing}/checkpoint_latest.pyth", "--video", "{missing}/clip.mp4"],
+    "make_synthetic_data.py": ["--root", "{file}/synthetic", "--train-per-class", "1", "--workers", "1"],
+    "model_info.py": ["--cfg", "{missing}/model.yaml"],
+    "model_table.py": ["{missing}/model.yaml"],
+    "plot.py": ["curves", "--stats", "{missing}/stats.jsonl", "--out", "{missing}/curves.png"],
+    "run_demo.py": ["--cfg", "{missing}/demo.yaml"],
+    "run_net.py": ["--cfg", "{missing}/run.yaml"],
+}
+# The data tools are moved onto the shared helper on another branch; until it is merged they still
+# answer with a traceback. Remove a name here once its tool passes.
+ON_ANOTHER_BRANCH = {"benchmark_data.py", "check_videos.py", "make_synthetic_data.py"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Path, request) -> None:
+    assert tool in MISSING_INPUT, f"tools/{tool} has no missing-input case: add one to MISSING_INPUT"
+    if tool in ON_ANOTHER_BRANCH:
+        request.applymarker(pytest.mark.xfail(reason="data tool: moved onto exit_status on the data branch"))
+    (tmp_path / "plain.txt").write_text("not a folder\n")
+    args = [arg.format(missing=tmp_path / "missing", file=tmp_path / "plain.txt") for arg in MISSING_INPUT[tool]]
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *args], cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 2, f"status {done.returncode}:\n{done.stderr[-2000:]}"
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(errors) == 1 and str(tmp_path) in errors[0], done.stderr[-2000:]
+    print(f"{tool}: {errors[0]}")
