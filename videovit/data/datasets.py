@@ -307,6 +307,9 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     crops = cfg.TEST.NUM_SPATIAL_CROPS if testing else 1
     transform = build_train_transform(cfg, data.DATASET) if split == "train" else build_view_transform(cfg, crops)
     data_dir = Path(data.PATH_TO_DATA_DIR)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"DATA.PATH_TO_DATA_DIR {str(data_dir)!r} is not a folder; set it to the folder "
+                                f"of the list files (build them with tools/build_data_lists.py)")
     dataset = VideoDataset(
         data_dir / f"{list_name}.csv", data_dir / "classes.txt", split,
         ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS), transform,

@@ -25,6 +25,10 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".
 _K400_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
 
+class ListFileError(ValueError):
+    """A list or classes file is malformed or unreadable; the message names the file and line."""
+
+
 @dataclass(frozen=True)
 class ListEntry:
     """One line of a list file: a video path (relative to the prefix) and its class index."""
@@ -72,12 +76,12 @@ class BuildReport:
 def read_list(path: str | Path, separator: str = " ", num_classes: int | None = None) -> list[ListEntry]:
     """Read and validate a list file; labels must lie in ``[0, num_classes)`` when it is given.
 
-    Blank lines are skipped. Any malformed line, bad label or an empty list raises ValueError
+    Blank lines are skipped. Any malformed line, bad label or an empty list raises ListFileError
     naming the file and line.
     """
     path = Path(path)
     if not separator:
-        raise ValueError("the path/label separator is empty; set DATA.PATH_LABEL_SEPARATOR (e.g. ' ')")
+        raise ListFileError("the path/label separator is empty; set DATA.PATH_LABEL_SEPARATOR (e.g. ' ')")
     entries = []
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -85,20 +89,20 @@ def read_list(path: str | Path, separator: str = " ", num_classes: int | None = 
         video, sep, label_text = line.rpartition(separator)
         where = f"{path}:{number}"
         if not sep or not video.strip():
-            raise ValueError(f"{where}: expected '<path>{separator}<label>', got {line!r}; "
+            raise ListFileError(f"{where}: expected '<path>{separator}<label>', got {line!r}; "
                              f"check DATA.PATH_LABEL_SEPARATOR ({separator!r})")
         try:
             label = int(label_text)
         except ValueError:
-            raise ValueError(f"{where}: label {label_text!r} is not an integer; each line must be "
+            raise ListFileError(f"{where}: label {label_text!r} is not an integer; each line must be "
                              f"'<path>{separator}<integer label>'") from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"[0, {num_classes})" if num_classes is not None else "non-negative"
-            raise ValueError(f"{where}: label {label} is out of range {bound}; fix the label or "
+            raise ListFileError(f"{where}: label {label} is out of range {bound}; fix the label or "
                              f"the classes file")
         entries.append(ListEntry(video, label))
     if not entries:
-        raise ValueError(f"{path}: the list is empty; rebuild it with tools/build_data_lists.py")
+        raise ListFileError(f"{path}: the list is empty; rebuild it with tools/build_data_lists.py")
     return entries
 
 
@@ -117,13 +121,13 @@ def read_classes(path: str | Path) -> list[str]:
     path = Path(path)
     names = _read_text(path).splitlines()
     if not names:
-        raise ValueError(f"{path}: the classes file is empty; it needs one class name per line")
+        raise ListFileError(f"{path}: the classes file is empty; it needs one class name per line")
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if not name.strip():
-            raise ValueError(f"{path}:{number}: blank class name; remove the line or name the class")
+            raise ListFileError(f"{path}:{number}: blank class name; remove the line or name the class")
         if name in seen:
-            raise ValueError(f"{path}:{number}: class {name!r} repeats line {seen[name]}; "
+            raise ListFileError(f"{path}:{number}: class {name!r} repeats line {seen[name]}; "
                              f"class names must be unique")
         seen[name] = number
     return names
@@ -137,14 +141,14 @@ def write_classes(path: str | Path, names: list[str]) -> None:
 def _read_text(path: Path) -> str:
     """The UTF-8 text of ``path``, with errors that name the file."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; build the lists with tools/build_data_lists.py "
-                                f"or fix DATA.PATH_TO_DATA_DIR")
+        raise FileNotFoundError(f"{path} does not exist; check the path, or build the lists with "
+                                f"tools/build_data_lists.py")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
+        raise ListFileError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
     except OSError as err:  # a directory, no read permission, an I/O error
-        raise ValueError(f"{path} cannot be read ({err.strerror}); it must be a readable text file") from None
+        raise ListFileError(f"{path} cannot be read ({err.strerror}); it must be a readable text file") from None
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -392,7 +396,7 @@ def import_lists(list_dir: str | Path, classes_file: str | Path, video_root: str
 
 
 __all__ = [
-    "BuildReport", "ListEntry", "SPLITS", "SplitReport", "build_k400_lists", "build_ssv2_lists",
+    "BuildReport", "ListEntry", "ListFileError", "SPLITS", "SplitReport", "build_k400_lists", "build_ssv2_lists",
     "import_lists", "index_videos", "k400_class_names", "k400_clip_stem", "read_classes", "read_k400_csv",
     "read_list", "read_ssv2_json", "ssv2_class_names", "write_classes", "write_list",
 ]

@@ -13,11 +13,12 @@ from videovit.data.decoding.api import (
     read_frames,
     set_default_backend,
 )
-from videovit.data.decoding.errors import DecodeError
+from videovit.data.decoding.errors import BackendChoiceError, DecodeError
 from videovit.data.decoding.index import VideoInfo
 
 __all__ = [
     "BACKENDS",
+    "BackendChoiceError",
     "DecodeError",
     "VideoInfo",
     "get_default_backend",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from videovit.data.decoding.decord_backend import probe_with_decord, read_with_decord
-from videovit.data.decoding.errors import DecodeError, check_video_file
+from videovit.data.decoding.errors import BackendChoiceError, DecodeError, check_video_file
 from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
 from videovit.data.decoding.pyav_backend import probe_with_pyav, read_with_pyav
 from videovit.data.decoding.torchcodec_backend import (
@@ -55,12 +55,12 @@ _default_backend = "auto"
 
 
 def _backend_name(name: str | None) -> str:
-    """``name``, or the configured default when None; ValueError for an unknown name."""
+    """``name``, or the configured default when None; BackendChoiceError when it cannot be used."""
     name = _default_backend if name is None else name
     if name not in BACKENDS:
-        raise ValueError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
+        raise BackendChoiceError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
     if name == "torchcodec" and torchcodec_unavailable() is not None:
-        raise ValueError(f"decoding backend 'torchcodec' is not available: {torchcodec_unavailable()} "
+        raise BackendChoiceError(f"decoding backend 'torchcodec' is not available: {torchcodec_unavailable()} "
                          f"(or use 'auto', which falls back to PyAV)")
     return name
 
