@@ -252,10 +252,13 @@ class ViewTransform:
 
 
 def build_train_transform(cfg, dataset: str) -> TrainTransform:
-    """TrainTransform from the DATA section; flipping is off for SSV2 unless a class-swap file is set."""
+    """TrainTransform from the DATA section; SSV2 flips only with a class-swap file (ValueError without)."""
     data = cfg.DATA
     swap = load_flip_class_swap(data.FLIP_CLASS_SWAP, cfg.MODEL.NUM_CLASSES) if data.FLIP_CLASS_SWAP else None
-    flip = bool(data.RANDOM_FLIP) and (dataset != "ssv2" or swap is not None)
+    flip = bool(data.RANDOM_FLIP)
+    if flip and dataset == "ssv2" and swap is None:
+        raise ValueError("DATA.RANDOM_FLIP True on SSV2 needs DATA.FLIP_CLASS_SWAP (left/right class pairs, "
+                         "from tools/build_data_lists.py ssv2 --flip-swap), or set DATA.RANDOM_FLIP False")
     mean, std = tuple(data.MEAN), tuple(data.STD)
     low, high = data.TRAIN_JITTER_SCALES
     if not data.TRAIN_CROP_SIZE <= low <= high:
