@@ -21,8 +21,7 @@ from videos import (
 )
 
 from videovit.data import DecodeError, VideoInfo, probe_video, read_frames, set_default_backend
-from videovit.data.decoding import BACKENDS, get_default_backend
-from videovit.data.decoding import api, pyav_backend, torchcodec_backend
+from videovit.data.decoding import BACKENDS, api, get_default_backend, pyav_backend, torchcodec_backend
 from videovit.data.decoding.index import index_video
 from videovit.data.decoding.torchcodec_backend import torchcodec_unavailable
 
@@ -61,7 +60,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for codec, extension in FORMATS:
         name = f"{codec}.{extension}"
         made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS)
-    for name, (codec, extension, options) in SPECIAL.items():
+    for name, (codec, _extension, options) in SPECIAL.items():
         made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS, **options)
     made["h264_edit_list.mp4"] = make_edit_list_copy(made["h264.mp4"], root / "edit.mp4",
                                                      EDIT_LIST_FIRST_FRAME)

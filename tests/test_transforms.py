@@ -10,9 +10,18 @@ from PIL import Image
 
 from videovit.config import ConfigError, validate_config
 from videovit.config.defaults import get_defaults
-from videovit.data.transforms import (ClipRandAugment, TrainTransform, ViewTransform, build_train_transform,
-                                      build_view_transform, erase_box, frames_to_tensor, load_flip_class_swap,
-                                      resize_short_side, spatial_crop_origins)
+from videovit.data.transforms import (
+    ClipRandAugment,
+    TrainTransform,
+    ViewTransform,
+    build_train_transform,
+    build_view_transform,
+    erase_box,
+    frames_to_tensor,
+    load_flip_class_swap,
+    resize_short_side,
+    spatial_crop_origins,
+)
 
 IDENTITY_NORM = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 

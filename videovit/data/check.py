@@ -75,7 +75,7 @@ class CheckReport:
     def clean_entries(self) -> list[ListEntry]:
         """The list's entries without the problem videos, in list order."""
         broken = {path for path, _ in self.problems}
-        return [entry for entry, path in zip(self.entries, self.paths) if path not in broken]
+        return [entry for entry, path in zip(self.entries, self.paths, strict=True) if path not in broken]
 
     def summary(self, problems_file: Path | None = None) -> str:
         """One paragraph: counts of good, undecodable, truncated and short videos, where the details are."""
@@ -110,7 +110,7 @@ def check_list(list_file: str | Path, path_prefix: str | Path = "", separator: s
         with ProcessPoolExecutor(workers, initializer=set_default_backend, initargs=(settings.backend,)) as pool:
             chunk = max(1, len(paths) // (4 * workers))
             reasons = list(pool.map(_check_one, [(path, settings) for path in paths], chunksize=chunk))
-    problems = [(path, reason) for path, reason in zip(paths, reasons) if reason is not None]
+    problems = [(path, reason) for path, reason in zip(paths, reasons, strict=True) if reason is not None]
     return CheckReport(list_file, entries, paths, problems)
 
 

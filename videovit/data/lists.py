@@ -18,9 +18,9 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".ogg", ".m4v")
@@ -396,7 +396,7 @@ def write_class_map(path: str | Path, classes: Ssv2Classes) -> None:
     """Write ``label,official_id,name`` rows: which official SSV2 id every list label stands for."""
     rows = [["label", "official_id", "name"]]
     rows.extend([str(label), str(official), name]
-                for label, (official, name) in enumerate(zip(classes.official_ids, classes.names)))
+                for label, (official, name) in enumerate(zip(classes.official_ids, classes.names, strict=True)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
