@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.video.frame import PictureType
 
 from videovit.data.decoding import DecodeError
 from videovit.data.decoding.index import index_video, open_video
@@ -145,6 +146,7 @@ def _encode(source: Path, partial: Path, settings: PrepareSettings) -> PreparedV
             first = pts if first is None else first
             picture = frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="BICUBIC")
             picture.pts, picture.time_base = pts - first, time_base
+            picture.pict_type = PictureType.NONE  # a source I-frame would otherwise force an extra keyframe
             output.mux(video.encode(picture))
             count += 1
         output.mux(video.encode(None))
