@@ -1,6 +1,7 @@
 """The video scanner (check_videos) on planted broken files, and a smoke run of the data benchmark."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from videos import make_indexed_video, make_random_bytes_file, make_truncated_co
 
 from videovit.data.benchmark import benchmark_list, format_table
 from videovit.data.check import ScanSettings, check_list, check_video, write_problems
+from videovit.data.decoding import available_backends, backend_unavailable
 from videovit.data.lists import ListEntry, read_list
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +68,7 @@ def test_check_list_finds_every_planted_problem(planted, workers):
 
 def test_check_video_accepts_good_files_with_every_backend(planted):
     root, _ = planted
-    for backend in ("pyav", "decord", "auto"):
+    for backend in available_backends():
         assert check_video(str(root / "good.mp4"), ScanSettings(8, backend, 60.0)) is None
 
 
@@ -145,14 +147,40 @@ def test_benchmark_runs_on_a_tiny_list_and_prints_its_table(planted, tmp_path, c
     root, _ = planted
     list_file = tmp_path / "val.csv"
     list_file.write_text("good.mp4 0\ngood.webm 1\n")
-    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4,
-                          backends=("pyav", "decord"), pytorchvideo_decoders=("pyav", "decord"))
+    backends = ("pyav", "auto")
+    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4, backends=backends)
     print(format_table(rows))
     table = capsys.readouterr().out
-    assert [(row.method, row.backend) for row in rows] == [
-        ("read_frames", "pyav"), ("read_frames", "decord"), ("VideoDataset", "pyav"), ("VideoDataset", "decord"),
-        ("pytorchvideo", "pyav"), ("pytorchvideo", "decord")]
+    bare = [("torchcodec (bare)", "-")] if backend_unavailable("torchcodec") is None else []
+    assert [(row.method, row.backend) for row in rows] == bare + [
+        ("read_frames", "pyav"), ("loader", "pyav"), ("read_frames", "auto"), ("loader", "auto"),
+        ("VideoDataset", "pyav"), ("VideoDataset", "auto")]
     assert all(row.clips == 2 for row in rows)
-    assert rows[0].identical == "yes" and rows[4].identical == "yes"
+    assert all(row.identical == "yes" for row in rows if row.method != "VideoDataset")
     assert table.splitlines()[0].split()[:3] == ["method", "backend", "clips"]
     assert len(table.splitlines()) == 2 + len(rows)
+
+
+def test_benchmark_pytorchvideo_rows_match_our_frames(planted, tmp_path):
+    pytest.importorskip("pytorchvideo", reason="the pytorchvideo rows need the bench extra")
+    root, _ = planted
+    list_file = tmp_path / "val.csv"
+    list_file.write_text("good.mp4 0\ngood.webm 1\n")
+    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4, backends=("pyav",),
+                          pytorchvideo_decoders=("pyav",))
+    assert (rows[-1].method, rows[-1].backend, rows[-1].identical) == ("pytorchvideo", "pyav", "yes")
+
+
+def test_benchmark_tool_asks_for_the_bench_extra_without_pytorchvideo(planted, tmp_path, monkeypatch, capsys):
+    root, list_file = planted
+    real_find_spec = importlib.util.find_spec  # pytorchvideo as if not installed
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pytorchvideo" else real_find_spec(name, *args))
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import benchmark_data
+    finally:
+        sys.path.pop(0)
+    assert benchmark_data.main(["--list", str(list_file), "--prefix", str(root), "--pytorchvideo", "pyav"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the pytorchvideo rows need pytorchvideo: pip install -e '.[bench]'")

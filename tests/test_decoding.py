@@ -21,17 +21,26 @@ from videos import (
 )
 
 from videovit.data import DecodeError, VideoInfo, probe_video, read_frames, set_default_backend
-from videovit.data.decoding import BACKENDS, api, get_default_backend, pyav_backend, torchcodec_backend
+from videovit.data.decoding import (
+    BACKENDS,
+    api,
+    available_backends,
+    backend_unavailable,
+    get_default_backend,
+    pyav_backend,
+    torchcodec_backend,
+)
 from videovit.data.decoding.index import index_video
 from videovit.data.decoding.torchcodec_backend import torchcodec_unavailable
 
 NUM_FRAMES, FPS, SIZE = 60, 25, (128, 96)
-# torchcodec needs the system's FFmpeg libraries (.ci/run installs them); elsewhere its tests skip.
-TORCHCODEC_MISSING = torchcodec_unavailable()
-needs_torchcodec = pytest.mark.skipif(TORCHCODEC_MISSING is not None, reason=str(TORCHCODEC_MISSING))
-BACKEND_NAMES = [pytest.param(name, marks=needs_torchcodec) if name == "torchcodec" else name
-                 for name in sorted(BACKENDS)]
-USABLE_BACKENDS = [name for name in sorted(BACKENDS) if name != "torchcodec" or TORCHCODEC_MISSING is None]
+# torchcodec needs the system's FFmpeg libraries (.ci/run installs them), decord its optional package;
+# where one is missing its tests skip with the reason.
+needs = {name: pytest.mark.skipif(backend_unavailable(name) is not None, reason=str(backend_unavailable(name)))
+         for name in ("decord", "torchcodec")}
+needs_torchcodec, needs_decord = needs["torchcodec"], needs["decord"]
+BACKEND_NAMES = [pytest.param(name, marks=needs[name]) if name in needs else name for name in sorted(BACKENDS)]
+USABLE_BACKENDS = sorted(available_backends())
 CHECKED_BACKENDS = ("decord", "torchcodec")  # backends that refuse the files they would read wrongly
 
 # Videos keyed by name: (codec, container extension, extra make_indexed_video arguments).
@@ -115,6 +124,7 @@ def test_frames_are_exact_or_refused(videos: dict[str, Path], name: str, backend
         assert decoded_indices(frames) == [i + _first_code(name) for i in indices], (seed, indices)
 
 
+@needs_decord
 @pytest.mark.parametrize("name", ["h264_open_gop.mp4", "hevc.mp4", "mpeg4.avi", "mpeg2video.mpg"])
 def test_decord_alone_returns_wrong_frames_where_refused(videos: dict[str, Path], name: str) -> None:
     """Why decord is refused there: read directly, it silently returns other frames than asked."""
@@ -268,6 +278,7 @@ def test_truncated_files_give_their_valid_prefix_only(
         assert decoded_indices(frames) == prefix
 
 
+@needs_decord
 def test_default_backend_is_settable(videos: dict[str, Path]) -> None:
     previous = get_default_backend()  # datasets built by earlier tests in this process set it
     try:

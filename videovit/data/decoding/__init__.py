@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from videovit.data.decoding.api import (
     BACKENDS,
+    available_backends,
+    backend_unavailable,
     get_default_backend,
     probe_video,
     read_frames,
@@ -21,6 +23,8 @@ __all__ = [
     "BackendChoiceError",
     "DecodeError",
     "VideoInfo",
+    "available_backends",
+    "backend_unavailable",
     "get_default_backend",
     "probe_video",
     "read_frames",

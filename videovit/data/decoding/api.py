@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videovit.data.decoding.decord_backend import probe_with_decord, read_with_decord
+from videovit.data.decoding.decord_backend import decord_unavailable, probe_with_decord, read_with_decord
 from videovit.data.decoding.errors import BackendChoiceError, DecodeError, check_video_file
 from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
 from videovit.data.decoding.pyav_backend import probe_with_pyav, read_with_pyav
@@ -52,6 +52,21 @@ BACKENDS: dict[str, Backend] = {
 }
 
 _default_backend = "auto"
+# Why an optional backend cannot run here (None: it can).
+_UNAVAILABLE: dict[str, Callable[[], str | None]] = {
+    "decord": decord_unavailable, "torchcodec": lambda: torchcodec_unavailable(),
+}
+
+
+def backend_unavailable(name: str) -> str | None:
+    """Why the backend ``name`` cannot run in this environment, or None when it can."""
+    check = _UNAVAILABLE.get(name)
+    return check() if check is not None else None
+
+
+def available_backends() -> list[str]:
+    """The backends that can run here, in registry order."""
+    return [name for name in BACKENDS if backend_unavailable(name) is None]
 
 
 def _backend_name(name: str | None) -> str:
@@ -59,9 +74,10 @@ def _backend_name(name: str | None) -> str:
     name = _default_backend if name is None else name
     if name not in BACKENDS:
         raise BackendChoiceError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
-    if name == "torchcodec" and torchcodec_unavailable() is not None:
-        raise BackendChoiceError(f"decoding backend 'torchcodec' is not available: {torchcodec_unavailable()} "
-                         f"(or use 'auto', which falls back to PyAV)")
+    reason = backend_unavailable(name)
+    if reason is not None:
+        raise BackendChoiceError(f"decoding backend {name!r} is not available: {reason} (or use 'auto', "
+                                 f"which needs neither)")
     return name
 
 
