@@ -200,6 +200,7 @@ class VideoDataset(Dataset):
         label = self.entries[video_index].label
         if isinstance(frames, tuple):
             return _sample(None, label, video_index, view_index, path, [frames])
+        assert isinstance(self.transform, ViewTransform)  # checked in __init__: test splits take views
         return _sample(self.transform(frames, crop), label, video_index, view_index, path, [])
 
     def _test_frames(self, video_index: int, temporal_view: int, path: str) -> np.ndarray | Failure:

@@ -355,7 +355,7 @@ def _csv_field(value: object) -> str:
     return text
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[object]]) -> None:
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Write an annotation CSV with Unix line endings."""
     lines = [",".join(header)] + [",".join(_csv_field(value) for value in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

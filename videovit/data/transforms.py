@@ -246,7 +246,8 @@ class ViewTransform:
         if not 0 <= crop_index < self.num_crops:
             raise ValueError(f"crop {crop_index} of {self.num_crops} does not exist")
         video = resize_short_side(frames_to_tensor(frames), self.scale)
-        top, left = spatial_crop_origins(*video.shape[-2:], self.crop_size, self.num_crops)[crop_index]
+        height, width = video.shape[-2:]
+        top, left = spatial_crop_origins(height, width, self.crop_size, self.num_crops)[crop_index]
         video = TF.crop(video, top, left, self.crop_size, self.crop_size)
         return to_clip_layout(normalize(video, self.mean, self.std))
 
