@@ -1,6 +1,7 @@
 """The video scanner (check_videos) on planted broken files, and a smoke run of the data benchmark."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from videos import make_indexed_video, make_random_bytes_file, make_truncated_co
 
 from videovit.data.benchmark import benchmark_list, format_table
 from videovit.data.check import ScanSettings, check_list, check_video, write_problems
+from videovit.data.decoding import available_backends, backend_unavailable
+from videovit.data.lists import ListEntry, read_list
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +26,11 @@ def planted(tmp_path_factory) -> tuple[Path, Path]:
     make_random_bytes_file(root / "corrupt.mp4", 20_000)
     make_truncated_copy(root / "good.mp4", root / "truncated.mp4", 0.6)
     make_zero_byte_file(root / "empty.avi")
-    names = ["good.mp4", "corrupt.mp4", "good.webm", "short.mp4", "truncated.mp4", "empty.avi", "missing.mp4"]
+    # index at the front (faststart): the header promises 120 frames, the cut file holds about 45
+    make_indexed_video(root / "faststart.mp4", 120, size=(64, 48), muxer_options={"movflags": "faststart"})
+    make_truncated_copy(root / "faststart.mp4", root / "cut_faststart.mp4", 0.4)
+    names = ["good.mp4", "corrupt.mp4", "good.webm", "short.mp4", "truncated.mp4", "empty.avi", "missing.mp4",
+             "cut_faststart.mp4"]
     list_file = root / "lists" / "train.csv"
     list_file.parent.mkdir()
     list_file.write_text("".join(f"{name} {i % 2}\n" for i, name in enumerate(names)))
@@ -37,26 +44,31 @@ EXPECTED = {
     "truncated.mp4": "FFmpeg cannot open it",
     "empty.avi": "file is empty",
     "missing.mp4": "file not found",
+    "cut_faststart.mp4": "truncated: the header declares 120 frames but only ",
 }
+GOOD = ["good.mp4", "good.webm"]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_check_list_finds_every_planted_problem(planted, workers):
     root, list_file = planted
     report = check_list(list_file, root, settings=ScanSettings(min_frames=8, backend="pyav"), workers=workers)
-    assert report.checked == 7
+    assert report.checked == 8
     found = {Path(path).name: reason for path, reason in report.problems}
     assert sorted(found) == sorted(EXPECTED)
     for name, reason in EXPECTED.items():
         assert found[name].startswith(reason), (name, found[name])
+    decoded = int(found["cut_faststart.mp4"].split("only ")[1].split()[0])
+    assert 10 < decoded < 120
     summary = report.summary(root / "problems.txt")
-    assert "checked 7 videos" in summary and "2 ok, 4 undecodable, 1 too short" in summary
+    assert "checked 8 videos" in summary and "2 ok, 4 undecodable, 1 truncated, 1 too short" in summary
     assert "details in" in summary
+    assert [entry.path for entry in report.clean_entries()] == GOOD
 
 
 def test_check_video_accepts_good_files_with_every_backend(planted):
     root, _ = planted
-    for backend in ("pyav", "decord", "auto"):
+    for backend in available_backends():
         assert check_video(str(root / "good.mp4"), ScanSettings(8, backend, 60.0)) is None
 
 
@@ -71,34 +83,104 @@ def test_problems_file_lists_path_and_reason(tmp_path):
     assert (tmp_path / "out" / "problems.txt").read_text() == "a b.mp4\tfile is empty\nc.mp4\tshort: 3\n"
 
 
-def test_check_videos_cli_writes_the_report(planted, tmp_path, monkeypatch, capsys):
-    root, list_file = planted
+def test_a_faststart_file_with_fewer_frames_than_its_header_is_truncated_with_any_backend(planted):
+    root, _ = planted
+    for backend in ("pyav", "auto"):
+        reason = check_video(str(root / "cut_faststart.mp4"), ScanSettings(8, backend, 60.0))
+        assert reason is not None and reason.startswith(EXPECTED["cut_faststart.mp4"]), reason
+    assert check_video(str(root / "faststart.mp4"), ScanSettings(8, "auto", 60.0)) is None
+
+
+def _check_videos_tool():
     sys.path.insert(0, str(REPO_ROOT / "tools"))
     try:
         import check_videos
     finally:
         sys.path.pop(0)
-    out = tmp_path / "problems.txt"
-    monkeypatch.setattr(sys, "argv", ["check_videos.py", "--list", str(list_file), "--prefix", str(root),
-                                      "--out", str(out), "--workers", "2", "--backend", "pyav"])
-    check_videos.main()
+    return check_videos
+
+
+def test_check_videos_cli_writes_the_report_and_the_clean_list(planted, tmp_path, capsys):
+    root, list_file = planted
+    out, clean = tmp_path / "problems.txt", tmp_path / "clean" / "train.csv"
+    status = _check_videos_tool().main(["--list", str(list_file), "--prefix", str(root), "--out", str(out),
+                                        "--workers", "2", "--backend", "pyav", "--write-clean-list", str(clean)])
+    assert status == 1  # broken videos found
     printed = capsys.readouterr().out
-    assert "2 ok, 4 undecodable, 1 too short" in printed
+    assert "2 ok, 4 undecodable, 1 truncated, 1 too short" in printed
     assert sorted(Path(line.split("\t")[0]).name for line in out.read_text().splitlines()) == sorted(EXPECTED)
+    assert read_list(clean) == [ListEntry("good.mp4", 0), ListEntry("good.webm", 0)]
+    assert f"wrote 2 of 8 videos (the broken ones left out) to {clean}" in printed
+    # the clean list passes: status 0
+    assert _check_videos_tool().main(["--list", str(clean), "--prefix", str(root), "--workers", "1",
+                                      "--out", str(tmp_path / "none.txt")]) == 0
+    assert "2 ok, 0 undecodable, 0 truncated, 0 too short" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"^error: .*train.csv does not exist"),
+    ("good.mp4 0\ngood.webm\n", r"^error: .*train.csv:2: expected '<path> <label>'"),
+    ("good.mp4 zero\n", r"^error: .*train.csv:1: label 'zero' is not an integer"),
+])
+def test_check_videos_cli_reports_a_bad_list_in_one_line(planted, tmp_path, capsys, content, message):
+    import re
+
+    root, _ = planted
+    list_file = tmp_path / "train.csv"
+    if content is not None:
+        list_file.write_text(content)
+    assert _check_videos_tool().main(["--list", str(list_file), "--prefix", str(root), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1 and "DATA.PATH_TO_DATA_DIR" not in err
+
+
+def test_check_videos_cli_usage_errors_exit_2(planted, tmp_path, capsys):
+    root, list_file = planted
+    assert _check_videos_tool().main(["--list", str(list_file), "--prefix", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith("error: --prefix")
+    with pytest.raises(SystemExit) as caught:
+        _check_videos_tool().main(["--list", str(list_file), "--backend", "ffmpeg"])
+    assert caught.value.code == 2
 
 
 def test_benchmark_runs_on_a_tiny_list_and_prints_its_table(planted, tmp_path, capsys):
     root, _ = planted
     list_file = tmp_path / "val.csv"
     list_file.write_text("good.mp4 0\ngood.webm 1\n")
-    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4,
-                          backends=("pyav", "decord"), pytorchvideo_decoders=("pyav", "decord"))
+    backends = ("pyav", "auto")
+    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4, backends=backends)
     print(format_table(rows))
     table = capsys.readouterr().out
-    assert [(row.method, row.backend) for row in rows] == [
-        ("read_frames", "pyav"), ("read_frames", "decord"), ("VideoDataset", "pyav"), ("VideoDataset", "decord"),
-        ("pytorchvideo", "pyav"), ("pytorchvideo", "decord")]
+    bare = [("torchcodec (bare)", "-")] if backend_unavailable("torchcodec") is None else []
+    assert [(row.method, row.backend) for row in rows] == bare + [
+        ("read_frames", "pyav"), ("loader", "pyav"), ("read_frames", "auto"), ("loader", "auto"),
+        ("VideoDataset", "pyav"), ("VideoDataset", "auto")]
     assert all(row.clips == 2 for row in rows)
-    assert rows[0].identical == "yes" and rows[4].identical == "yes"
+    assert all(row.identical == "yes" for row in rows if row.method != "VideoDataset")
     assert table.splitlines()[0].split()[:3] == ["method", "backend", "clips"]
     assert len(table.splitlines()) == 2 + len(rows)
+
+
+def test_benchmark_pytorchvideo_rows_match_our_frames(planted, tmp_path):
+    pytest.importorskip("pytorchvideo", reason="the pytorchvideo rows need the bench extra")
+    root, _ = planted
+    list_file = tmp_path / "val.csv"
+    list_file.write_text("good.mp4 0\ngood.webm 1\n")
+    rows = benchmark_list(list_file, root / "lists" / "classes.txt", root, num_frames=4, backends=("pyav",),
+                          pytorchvideo_decoders=("pyav",))
+    assert (rows[-1].method, rows[-1].backend, rows[-1].identical) == ("pytorchvideo", "pyav", "yes")
+
+
+def test_benchmark_tool_asks_for_the_bench_extra_without_pytorchvideo(planted, tmp_path, monkeypatch, capsys):
+    root, list_file = planted
+    real_find_spec = importlib.util.find_spec  # pytorchvideo as if not installed
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pytorchvideo" else real_find_spec(name, *args))
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import benchmark_data
+    finally:
+        sys.path.pop(0)
+    assert benchmark_data.main(["--list", str(list_file), "--prefix", str(root), "--pytorchvideo", "pyav"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the pytorchvideo rows need pytorchvideo: pip install -e '.[bench]'")

@@ -16,10 +16,13 @@ from videovit.data.lists import (
     index_videos,
     read_classes,
     read_list,
+    ssv2_flip_swap_pairs,
     write_list,
 )
+from videovit.data.transforms import load_flip_class_swap
 
 K400_CLASSES = ["abseiling", "bending metal", "playing guitar", "zumba"]
+ANNOTATIONS = Path(__file__).resolve().parent / "data" / "annotations"  # official-format examples
 SSV2_CLASSES = ["Approaching something with your camera", "Moving something down",
                 "Pushing something from left to right", "Pushing something from right to left",
                 "Putting something on a surface"]
@@ -96,10 +99,10 @@ def _k400_videos(root: Path) -> None:
     _touch(root, "zumba/notes.txt")
 
 
-def test_k400_builder_on_official_csvs(test_data, tmp_path):
+def test_k400_builder_on_official_csvs(tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     _k400_videos(videos)
-    report = build_k400_lists(test_data / "annotations/k400", videos, out, separator=",")
+    report = build_k400_lists(ANNOTATIONS / "k400", videos, out, separator=",")
     assert read_classes(out / "classes.txt") == K400_CLASSES  # sorted names, quoted labels unquoted
     assert (out / "train.csv").read_text() == (
         "abseiling/aB3dE5fG7hJ_000012_000022.mp4,0\n"
@@ -124,20 +127,20 @@ def test_k400_builder_on_official_csvs(test_data, tmp_path):
         ListEntry("playing guitar/mN8bV6cX4zA_000101_000111.mkv", 2)
 
 
-def test_k400_builder_uses_a_labelled_test_csv_when_given(test_data, tmp_path):
+def test_k400_builder_uses_a_labelled_test_csv_when_given(tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     _k400_videos(videos)
     test_csv = tmp_path / "test_labelled.csv"
     test_csv.write_text('label,youtube_id,time_start,time_end,split\n"bending metal",Qw3rTy7uI0p,48,58,test\n')
-    report = build_k400_lists(test_data / "annotations/k400", videos, out,
+    report = build_k400_lists(ANNOTATIONS / "k400", videos, out,
                               labelled_test_csv=test_csv)
     assert (out / "test.csv").read_text() == "bending metal/Qw3rTy7uI0p_000048_000058.mp4 1\n"
     assert not any("validation split" in note for note in report.notes)
 
 
-def test_k400_unknown_class_fails_with_file_and_line(test_data, tmp_path):
+def test_k400_unknown_class_fails_with_file_and_line(tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(test_data / "annotations/k400", annotations)
+    shutil.copytree(ANNOTATIONS / "k400", annotations)
     with open(annotations / "validate.csv", "a") as handle:
         handle.write('"juggling balls",Ab1cD2eF3gH,0,10,val\n')
     _k400_videos(tmp_path / "videos")
@@ -145,9 +148,9 @@ def test_k400_unknown_class_fails_with_file_and_line(test_data, tmp_path):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_bad_time_fails_with_file_and_line(test_data, tmp_path):
+def test_k400_bad_time_fails_with_file_and_line(tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(test_data / "annotations/k400", annotations)
+    shutil.copytree(ANNOTATIONS / "k400", annotations)
     with open(annotations / "train.csv", "a") as handle:
         handle.write("zumba,Ab1cD2eF3gH,1.5,11.5,train\n")
     _k400_videos(tmp_path / "videos")
@@ -155,15 +158,15 @@ def test_k400_bad_time_fails_with_file_and_line(test_data, tmp_path):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_with_no_videos_found_fails(test_data, tmp_path):
+def test_k400_with_no_videos_found_fails(tmp_path):
     (tmp_path / "videos").mkdir()
     with pytest.raises(ValueError, match="no video of the train split was found"):
-        build_k400_lists(test_data / "annotations/k400", tmp_path / "videos", tmp_path / "lists")
+        build_k400_lists(ANNOTATIONS / "k400", tmp_path / "videos", tmp_path / "lists")
 
 
-def test_k400_unlabelled_csv_as_labelled_test_is_refused(test_data, tmp_path):
+def test_k400_unlabelled_csv_as_labelled_test_is_refused(tmp_path):
     _k400_videos(tmp_path / "videos")
-    annotations = test_data / "annotations/k400"
+    annotations = ANNOTATIONS / "k400"
     with pytest.raises(ValueError, match=r"test.csv:1: header lacks column\(s\) \['label'\]"):
         build_k400_lists(annotations, tmp_path / "videos", tmp_path / "lists",
                          labelled_test_csv=annotations / "test.csv")
@@ -171,11 +174,11 @@ def test_k400_unlabelled_csv_as_labelled_test_is_refused(test_data, tmp_path):
 
 # ---------------------------------------------------------------------------- Something-Something V2
 
-def test_ssv2_builder_on_official_jsons(test_data, tmp_path):
+def test_ssv2_builder_on_official_jsons(tmp_path):
     videos, out = tmp_path / "videos", tmp_path / "lists"
     for video_id in ["78687", "42326", "100904", "80715", "74225", "116154"]:  # 34899 is missing
         _touch(videos, f"{video_id}.webm")
-    report = build_ssv2_lists(test_data / "annotations/ssv2", videos, out)
+    report = build_ssv2_lists(ANNOTATIONS / "ssv2", videos, out)
     assert read_classes(out / "classes.txt") == SSV2_CLASSES  # numeric id order
     assert (out / "train.csv").read_text() == "78687.webm 2\n42326.webm 3\n100904.webm 4\n80715.webm 0\n"
     assert (out / "val.csv").read_text() == "74225.webm 2\n116154.webm 1\n"
@@ -184,9 +187,50 @@ def test_ssv2_builder_on_official_jsons(test_data, tmp_path):
     assert report.splits["train"].missing == ["34899"]
 
 
-def test_ssv2_unknown_template_fails_naming_the_entry(test_data, tmp_path):
+def test_ssv2_builder_writes_the_class_map_and_the_flip_swap_pairs(tmp_path):
+    videos, out = tmp_path / "videos", tmp_path / "lists"
+    for video_id in ["78687", "42326", "100904", "80715", "74225", "116154"]:
+        _touch(videos, f"{video_id}.webm")
+    report = build_ssv2_lists(ANNOTATIONS / "ssv2", videos, out, flip_swap=True)
+    assert (out / "class_map.csv").read_text().splitlines() == ["label,official_id,name"] + [
+        f"{i},{i},{name}" for i, name in enumerate(SSV2_CLASSES)]
+    assert (out / "flip_class_swap.txt").read_text() == "2 3\n"  # pushing left to right <-> right to left
+    assert load_flip_class_swap(out / "flip_class_swap.txt", len(SSV2_CLASSES)) == {2: 3, 3: 2}
+    assert any("1 left/right class pairs; set DATA.FLIP_CLASS_SWAP" in note for note in report.notes)
+
+
+def test_ssv2_subset_with_official_ids_keeps_them_in_the_class_map(tmp_path):
     annotations = tmp_path / "annotations"
-    shutil.copytree(test_data / "annotations/ssv2", annotations)
+    shutil.copytree(ANNOTATIONS / "ssv2", annotations)
+    (annotations / "something-something-v2-labels.json").write_text(
+        '{"Moving something down": "1", "Pushing something from left to right": "86", '
+        '"Pushing something from right to left": "87", "Putting something on a surface": "140"}')
+    for video_id in ["78687", "42326", "100904", "80715", "74225", "116154"]:
+        _touch(tmp_path / "videos", f"{video_id}.webm")
+    out = tmp_path / "lists"
+    report = build_ssv2_lists(annotations, tmp_path / "videos", out, flip_swap=True)
+    assert read_classes(out / "classes.txt") == SSV2_CLASSES[1:]
+    assert (out / "class_map.csv").read_text().splitlines()[1:] == [
+        "0,1,Moving something down", "1,86,Pushing something from left to right",
+        "2,87,Pushing something from right to left", "3,140,Putting something on a surface"]
+    assert (out / "train.csv").read_text() == "78687.webm 1\n42326.webm 2\n100904.webm 3\n"
+    assert (out / "val.csv").read_text() == "74225.webm 1\n116154.webm 0\n"
+    assert (out / "flip_class_swap.txt").read_text() == "1 2\n"
+    assert any("official ids 1..140 with gaps" in note for note in report.notes)
+    assert any(note.startswith("1 video(s) of") and "train.json belong to classes outside the subset" in note
+               for note in report.notes)  # 80715 (approaching something with your camera)
+
+
+def test_flip_swap_pairs_refuse_a_direction_class_without_its_mirror():
+    assert ssv2_flip_swap_pairs(["Turning the camera left while filming something", "Moving something down",
+                                 "Turning the camera right while filming something"]) == [(0, 2)]
+    with pytest.raises(ValueError, match="no mirror class 'Pushing something from right to left'"):
+        ssv2_flip_swap_pairs(["Pushing something from left to right", "Moving something down"])
+
+
+def test_ssv2_unknown_template_fails_naming_the_entry(tmp_path):
+    annotations = tmp_path / "annotations"
+    shutil.copytree(ANNOTATIONS / "ssv2", annotations)
     (annotations / "something-something-v2-validation.json").write_text(
         '[{"id":"1","label":"x","template":"Spinning [something]","placeholders":["x"]}]')
     _touch(tmp_path / "videos", "1.webm")
@@ -228,7 +272,7 @@ def test_index_videos_finds_nested_files_and_needs_a_folder(tmp_path):
         index_videos(tmp_path / "nope")
 
 
-def test_build_data_lists_cli_prints_the_report(test_data, tmp_path, monkeypatch, capsys):
+def test_build_data_lists_cli_prints_the_report(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     try:
         import build_data_lists
@@ -236,7 +280,7 @@ def test_build_data_lists_cli_prints_the_report(test_data, tmp_path, monkeypatch
         sys.path.pop(0)
     _k400_videos(tmp_path / "videos")
     monkeypatch.setattr(sys, "argv", [
-        "build_data_lists.py", "k400", "--annotations", str(test_data / "annotations/k400"),
+        "build_data_lists.py", "k400", "--annotations", str(ANNOTATIONS / "k400"),
         "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "lists"), "--separator", "\t"])
     assert build_data_lists.main() == 0
     printed = capsys.readouterr().out
@@ -246,7 +290,7 @@ def test_build_data_lists_cli_prints_the_report(test_data, tmp_path, monkeypatch
         ListEntry("bending metal/Xc4vB6nM8lK_000220_000230.mp4", 1)
 
 
-def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(test_data, tmp_path,
+def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(tmp_path,
                                                                            monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     try:
@@ -254,7 +298,7 @@ def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(test_d
     finally:
         sys.path.pop(0)
     annotations = tmp_path / "annotations"
-    shutil.copytree(test_data / "annotations/k400", annotations)
+    shutil.copytree(ANNOTATIONS / "k400", annotations)
     with open(annotations / "validate.csv", "a") as handle:
         handle.write('"juggling balls",Ab1cD2eF3gH,0,10,val\n')
     _k400_videos(tmp_path / "videos")
@@ -263,3 +307,19 @@ def test_build_data_lists_cli_reports_bad_annotations_without_a_traceback(test_d
         "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "lists")])
     assert build_data_lists.main() == 2
     assert re.search(r"^error: .*validate.csv:6: class 'juggling balls'", capsys.readouterr().err)
+
+
+def test_build_data_lists_cli_writes_the_ssv2_flip_swap_file(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        import build_data_lists
+    finally:
+        sys.path.pop(0)
+    for video_id in ["78687", "42326", "100904", "80715", "74225", "116154"]:
+        _touch(tmp_path / "videos", f"{video_id}.webm")
+    monkeypatch.setattr(sys, "argv", [
+        "build_data_lists.py", "ssv2", "--annotations", str(ANNOTATIONS / "ssv2"), "--videos",
+        str(tmp_path / "videos"), "--out", str(tmp_path / "lists"), "--flip-swap"])
+    assert build_data_lists.main() == 0
+    assert (tmp_path / "lists" / "flip_class_swap.txt").read_text() == "2 3\n"
+    assert "set DATA.FLIP_CLASS_SWAP to it" in capsys.readouterr().out

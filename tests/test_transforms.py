@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from videovit.config import ConfigError, validate_config
 from videovit.config.defaults import get_defaults
 from videovit.data.transforms import (
     ClipRandAugment,
@@ -128,11 +129,18 @@ def test_kinetics_flips_about_half_the_clips_and_keeps_the_label():
     assert all(label == 5 for _, label in outcomes)
 
 
-def test_ssv2_never_flips_without_a_swap_map():
-    frames = _random_frames(2, 32, 32)
-    transform = build_train_transform(_train_cfg(32), "ssv2")
+def test_ssv2_flip_without_a_swap_map_is_an_error_before_any_work():
+    cfg = _train_cfg(32)
+    cfg.DATA.DATASET = "ssv2"
+    with pytest.raises(ConfigError, match="DATA.RANDOM_FLIP True on SSV2 needs DATA.FLIP_CLASS_SWAP"):
+        validate_config(cfg)
+    with pytest.raises(ValueError, match="DATA.RANDOM_FLIP True on SSV2 needs DATA.FLIP_CLASS_SWAP"):
+        build_train_transform(cfg, "ssv2")
+    cfg.DATA.RANDOM_FLIP = False
+    validate_config(cfg)
+    transform = build_train_transform(cfg, "ssv2")
     assert not transform.flip
-    assert not any(flipped for flipped, _ in _flip_outcomes(transform, frames, label=2))
+    assert not any(flipped for flipped, _ in _flip_outcomes(transform, _random_frames(2, 32, 32), label=2))
 
 
 def test_ssv2_flip_with_class_swap_swaps_direction_labels(tmp_path):

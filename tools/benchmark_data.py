@@ -1,41 +1,55 @@
-"""Time data loading on a list: bare read_frames, VideoDataset and pytorchvideo, per backend.
+"""Time data loading on a list: bare torchcodec, read_frames, the loader, VideoDataset, pytorchvideo.
 
     python tools/benchmark_data.py --list data_lists/k400/val.csv --prefix /data/k400 \
-        [--classes data_lists/k400/classes.txt] [--max-videos 16] [--backends pyav decord auto]
-        [--pytorchvideo pyav decord] [--threads 1]
+        [--classes data_lists/k400/classes.txt] [--max-videos 16] [--backends pyav torchcodec auto]
+        [--pytorchvideo pyav decord] [--repeats 1] [--threads 1]
+
+--backends defaults to every backend that runs here; pytorchvideo rows need the bench extra
+(pip install -e '.[bench]'). CPU ms/clip is the process's CPU time per clip: compare rows by it on
+a shared machine. See docs/data.md.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
-from videovit.data.benchmark import benchmark_list, format_table
+from videovit.data.benchmark import MissingBenchmarkDependency, benchmark_list, format_table
+from videovit.data.decoding import BACKENDS, available_backends
+from videovit.utils.cli import USER_ERRORS, exit_status
 
 
-def main() -> None:
-    """Parse the command line, run the benchmark and print its table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    classes = args.classes or args.list.parent / "classes.txt"
+    rows = benchmark_list(args.list, classes, args.prefix, args.separator, args.num_frames, tuple(args.backends),
+                          tuple(args.pytorchvideo), args.max_videos, args.repeats)
+    print(f"{len(rows[0].seconds) // args.repeats} videos of {args.list} x {args.repeats} repeat(s), uniform "
+          f"{args.num_frames}-frame clips, {args.threads} torch thread(s)")
+    print(format_table(rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the benchmark and print its table; 2 on a usage error."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("--list", required=True, type=Path, help="list file (<path><sep><label> lines)")
     parser.add_argument("--classes", type=Path, default=None, help="classes.txt (default: next to the list)")
     parser.add_argument("--prefix", default="", help="folder the list's paths are relative to")
     parser.add_argument("--separator", default=" ", help="path/label separator of the list")
     parser.add_argument("--num-frames", type=int, default=8, help="frames per clip (uniform sampling)")
     parser.add_argument("--max-videos", type=int, default=None, help="only the first N videos")
-    parser.add_argument("--backends", nargs="+", default=["pyav", "decord", "auto"])
-    parser.add_argument("--pytorchvideo", nargs="*", default=["pyav", "decord"],
-                        help="pytorchvideo decoders to compare (none: skip pytorchvideo)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: one core, as DATA.md)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    classes = args.classes or args.list.parent / "classes.txt"
-    rows = benchmark_list(args.list, classes, args.prefix, args.separator, args.num_frames, tuple(args.backends),
-                          tuple(args.pytorchvideo), args.max_videos)
-    print(f"{rows[0].clips} videos of {args.list}, uniform {args.num_frames}-frame clips, "
-          f"{args.threads} torch thread(s)")
-    print(format_table(rows))
+    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS), default=available_backends())
+    parser.add_argument("--pytorchvideo", nargs="*", default=[], choices=["pyav", "decord"],
+                        help="pytorchvideo decoders to compare (needs the bench extra; default: none)")
+    parser.add_argument("--repeats", type=int, default=1, help="passes over the videos")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: one core)")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: _run(args), USER_ERRORS + (MissingBenchmarkDependency,))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,11 +3,14 @@
     python tools/build_data_lists.py k400 --annotations ANN_DIR --videos VIDEO_ROOT [--out data_lists/k400]
         [--labelled-test-csv FILE] [--separator ' ']
     python tools/build_data_lists.py ssv2 --annotations ANN_DIR --videos VIDEO_ROOT [--out data_lists/ssv2]
+        [--flip-swap]
     python tools/build_data_lists.py import --lists DIR --classes classes.txt --videos VIDEO_ROOT
         --out data_lists/NAME
 
 k400 reads train.csv and validate.csv (the official Kinetics-400 CSVs); ssv2 reads the
-something-something-v2-{labels,train,validation}.json files; import validates PySlowFast-style
+something-something-v2-{labels,train,validation}.json files (classes.txt: the template names in
+official-id order; class_map.csv: the official id of every label, also for a subset whose ids have
+gaps; --flip-swap: flip_class_swap.txt, the left/right label pairs); import validates PySlowFast-style
 {train,val,test}.csv lists. List paths are relative to VIDEO_ROOT: set DATA.PATH_PREFIX to it.
 """
 from __future__ import annotations
@@ -32,6 +35,9 @@ def main() -> int:
         command.add_argument("--out", type=Path, default=Path("data_lists") / name)
     commands.choices["k400"].add_argument("--labelled-test-csv", type=Path, default=None,
                                           help="labelled test CSV (default: test.csv = the validation split)")
+    commands.choices["ssv2"].add_argument("--flip-swap", action="store_true",
+                                          help="also write flip_class_swap.txt (left/right label pairs) "
+                                               "for DATA.FLIP_CLASS_SWAP")
     imported = commands.add_parser("import", help="validate existing PySlowFast-style lists")
     imported.add_argument("--lists", required=True, type=Path, help="folder with train.csv, val.csv[, test.csv]")
     imported.add_argument("--classes", required=True, type=Path, help="classes.txt: line i = name of class i")
@@ -46,7 +52,7 @@ def main() -> int:
             report = build_k400_lists(args.annotations, args.videos, args.out, args.separator,
                                       args.labelled_test_csv)
         elif args.command == "ssv2":
-            report = build_ssv2_lists(args.annotations, args.videos, args.out, args.separator)
+            report = build_ssv2_lists(args.annotations, args.videos, args.out, args.separator, args.flip_swap)
         else:
             report = import_lists(args.lists, args.classes, args.videos, args.out, args.out.name,
                                   args.separator)

@@ -68,7 +68,7 @@ _C.DATA.TEST_CROP_MODE = "corners"
 _C.DATA.MEAN = [0.485, 0.456, 0.406]
 # Per-channel std used to normalise RGB values in [0, 1] (ImageNet's).
 _C.DATA.STD = [0.229, 0.224, 0.225]
-# Training: random horizontal flip (kept off for SSV2 unless DATA.FLIP_CLASS_SWAP is given).
+# Training: random horizontal flip (on SSV2 an error unless DATA.FLIP_CLASS_SWAP is given).
 _C.DATA.RANDOM_FLIP = True
 # Optional file of "class_a class_b" index pairs swapped when a clip is flipped (SSV2 directions).
 _C.DATA.FLIP_CLASS_SWAP = ""

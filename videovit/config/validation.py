@@ -9,7 +9,7 @@ from yacs.config import CfgNode
 
 from videovit.config.loading import ConfigError
 
-DECODING_BACKENDS = ("auto", "pyav", "decord")
+DECODING_BACKENDS = ("auto", "pyav", "torchcodec", "decord")
 
 
 def checkpoint_types() -> tuple[str, ...]:
@@ -98,9 +98,18 @@ def _check_data(cfg: CfgNode, report: Report) -> None:
         report(f"DATA.MEAN {d.MEAN} and DATA.STD {d.STD} need 3 values each, STD positive")
     _within(report, "DATA.RANDOM_ERASE_PROB", d.RANDOM_ERASE_PROB, 0.0, 1.0)
     _one_of(report, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, DECODING_BACKENDS)
+    _check_flip(cfg, report)
     _at_least(report, "DATA.MAX_DECODE_RETRIES", d.MAX_DECODE_RETRIES, 0)
     _at_least(report, "DATA.DECODE_TIMEOUT", d.DECODE_TIMEOUT, 0)
     _at_least(report, "DATA_LOADER.NUM_WORKERS", cfg.DATA_LOADER.NUM_WORKERS, 0)
+
+
+def _check_flip(cfg: CfgNode, report: Report) -> None:
+    """A flipped SSV2 clip of a left/right class shows the other class: flips need the swap file."""
+    d = cfg.DATA
+    if d.DATASET == "ssv2" and d.RANDOM_FLIP and not d.FLIP_CLASS_SWAP:
+        report("DATA.RANDOM_FLIP True on SSV2 needs DATA.FLIP_CLASS_SWAP (the left/right class pairs, written by "
+               "tools/build_data_lists.py ssv2 --flip-swap); set it, or set DATA.RANDOM_FLIP False")
 
 
 def _check_train(cfg: CfgNode, report: Report) -> None:

@@ -1,39 +1,54 @@
-"""Data-loading speed: the bare decoder, this project's dataset and pytorchvideo, on the same videos.
+"""Data-loading speed: bare decoders, this project's loader and pytorchvideo, on the same videos.
 
-Every row reads a centred uniform 8-frame clip (one frame in the middle of each of 8 segments) of
-every listed video, in one process:
+Every row reads a centred uniform clip (one frame in the middle of each of T segments) of every
+listed video, in one process:
 
+- ``torchcodec (bare)``: torchcodec's ``VideoDecoder`` in exact seek mode, one FFmpeg thread,
+  ``get_frames_at`` on the indices computed from its own frame count (the reference the loader is
+  measured against, docs/data.md);
 - ``read_frames``: the bare decoding call with precomputed indices (the video probed beforehand);
-- ``VideoDataset``: one validation sample (probe, sample, decode, resize to 256, crop 224, normalise);
+- ``loader``: what a DataLoader worker does per clip before the transforms (``load_clip_frames``:
+  probe, sample, decode);
+- ``VideoDataset``: one validation sample (the loader plus resize to 256, crop 224, normalise);
 - ``pytorchvideo``: ``pytorchvideo.data.LabeledVideoDataset`` with a whole-video clip sampler (it
   decodes every frame of the clip) and a plain function picking the same frame indices
-  (``pytorchvideo.transforms`` does not import with torchvision >= 0.28, so none of its transforms).
+  (``pytorchvideo.transforms`` does not import with torchvision >= 0.28, so none of its
+  transforms). It needs the ``bench`` extra: ``pip install -e '.[bench]'``.
 
 Times are wall-clock (ms/clip, its median, clips/s) and the CPU time this process used per clip
-(decoder threads included; steadier than wall time on a shared machine). "identical" compares the
-frames with ``read_frames`` on the same indices (pyav's for our backends; the same backend's for
-pytorchvideo). pytorchvideo's decord wrapper switches decord's global bridge to torch on import,
-which breaks ``.asnumpy()`` users in the same process: it runs last and the bridge is reset after.
+(decoder threads included; steadier than wall time on a shared machine), also as clips per second
+per core. "identical" compares the frames with PyAV's ``read_frames`` on the same indices (the
+same backend's for pytorchvideo). pytorchvideo's decord wrapper switches decord's global bridge to
+torch on import, which breaks ``.asnumpy()`` users in the same process: it runs last and the
+bridge is reset after.
 """
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from videovit.data.datasets import ClipSampling, VideoDataset
-from videovit.data.decoding import probe_video, read_frames
+from videovit.data.datasets import ClipSampling, VideoDataset, load_clip_frames
+from videovit.data.decoding import backend_unavailable, probe_video, read_frames
 from videovit.data.lists import read_list
 from videovit.data.sampling import uniform_indices
 from videovit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ViewTransform
 from videovit.utils import tables
 
+BARE_TORCHCODEC = "torchcodec (bare)"
+
+
+class MissingBenchmarkDependency(ImportError):
+    """A comparison row needs a package of the ``bench`` extra that is not installed."""
 
 
 @dataclass
@@ -56,12 +71,17 @@ class BenchmarkRow:
         """Clips timed."""
         return len(self.seconds)
 
+    @property
+    def cpu_ms_per_clip(self) -> float:
+        """Mean CPU milliseconds per clip."""
+        return 1000 * sum(self.cpu_seconds) / self.clips
+
     def cells(self) -> list[str]:
-        """Table cells: method, backend, clips, mean/median wall ms per clip, clips/s, CPU ms, identical."""
+        """Table cells: method, backend, clips, wall ms (mean, median), clips/s, CPU ms, clips/s/core, identical."""
         total = sum(self.seconds)
         return [self.method, self.backend, str(self.clips), f"{1000 * total / self.clips:.1f}",
                 f"{1000 * statistics.median(self.seconds):.1f}", f"{self.clips / total:.2f}",
-                f"{1000 * sum(self.cpu_seconds) / self.clips:.1f}", self.identical]
+                f"{self.cpu_ms_per_clip:.1f}", f"{1000 / self.cpu_ms_per_clip:.2f}", self.identical]
 
 
 def _timed(function: Callable[[], Any]) -> tuple[tuple[float, float], Any]:
@@ -74,7 +94,7 @@ def _timed(function: Callable[[], Any]) -> tuple[tuple[float, float], Any]:
 def _identity(frames: list[np.ndarray], reference: list[np.ndarray]) -> str:
     """"yes", or how many clips differ and the largest pixel difference."""
     differing = [int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) if a.shape == b.shape else -1
-                 for a, b in zip(frames, reference) if a.shape != b.shape or not np.array_equal(a, b)]
+                 for a, b in zip(frames, reference, strict=True) if a.shape != b.shape or not np.array_equal(a, b)]
     if not differing:
         return "yes"
     shapes = " (shape mismatch)" if -1 in differing else ""
@@ -121,34 +141,74 @@ def _pytorchvideo_row(paths: list[str], decoder: str, num_frames: int) -> tuple[
     return row, samples
 
 
+def _bare_torchcodec(path: str, num_frames: int) -> np.ndarray:
+    """A centred uniform clip read with torchcodec alone (exact mode, one thread), (T, H, W, 3) uint8."""
+    from torchcodec.decoders import VideoDecoder
+
+    decoder = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1, dimension_order="NHWC")
+    indices = uniform_indices(decoder.metadata.num_frames or 0, num_frames, train=False)
+    return decoder.get_frames_at(indices=indices).data.numpy()
+
+
+def _bare_by_index(paths: list[str], num_frames: int, i: int) -> np.ndarray:
+    return _bare_torchcodec(paths[i], num_frames)
+
+
+def _time_each(name: str, backend: str, paths: list[str], read: Callable[[int], Any],
+               repeats: int) -> tuple[BenchmarkRow, list[Any]]:
+    """Row of ``read(i)`` timed on every video ``repeats`` times, and the results of the first pass."""
+    row, results = BenchmarkRow(name, backend), []
+    for repeat in range(repeats):
+        for i in range(len(paths)):
+            timing, result = _timed(partial(read, i))
+            row.add(timing)
+            if repeat == 0:
+                results.append(result)
+    return row, results
+
+
+def check_pytorchvideo(decoders: tuple[str, ...]) -> None:
+    """MissingBenchmarkDependency when pytorchvideo rows are asked for but it is not installed."""
+    if decoders and importlib.util.find_spec("pytorchvideo") is None:
+        raise MissingBenchmarkDependency("the pytorchvideo rows need pytorchvideo: pip install -e '.[bench]' "
+                                         "(or pass --pytorchvideo with no decoder to skip them)")
+
+
 def benchmark_list(list_file: str | Path, classes_file: str | Path, path_prefix: str | Path = "",
-                   separator: str = " ", num_frames: int = 8, backends: tuple[str, ...] = ("pyav", "decord", "auto"),
-                   pytorchvideo_decoders: tuple[str, ...] = ("pyav", "decord"),
-                   max_videos: int | None = None) -> list[BenchmarkRow]:
-    """Time every method on the (first ``max_videos``) videos of ``list_file``; see the module docstring."""
+                   separator: str = " ", num_frames: int = 8, backends: tuple[str, ...] = ("pyav", "auto"),
+                   pytorchvideo_decoders: tuple[str, ...] = (), max_videos: int | None = None,
+                   repeats: int = 1) -> list[BenchmarkRow]:
+    """Time every method on the (first ``max_videos``) videos of ``list_file``; see the module docstring.
+
+    A bare torchcodec row comes first whenever torchcodec can run here.
+    """
+    check_pytorchvideo(pytorchvideo_decoders)
     entries = read_list(list_file, separator)[:max_videos]
     paths = [str(Path(path_prefix) / entry.path) for entry in entries]
     indices = [uniform_indices(probe_video(path, "pyav").num_frames, num_frames, train=False) for path in paths]
-    rows, decoded = [], {}
-    for backend in backends:
-        row = BenchmarkRow("read_frames", backend)
-        decoded[backend] = []
-        for path, wanted in zip(paths, indices):
-            timing, frames = _timed(lambda: read_frames(path, wanted, backend))
-            row.add(timing)
-            decoded[backend].append(frames)
+    reference = [read_frames(path, wanted, "pyav") for path, wanted in zip(paths, indices, strict=True)]
+    rows = []
+    if backend_unavailable("torchcodec") is None:
+        row, frames = _time_each(BARE_TORCHCODEC, "-", paths, partial(_bare_by_index, paths, num_frames), repeats)
+        row.identical = _identity(frames, reference)
         rows.append(row)
-    reference = decoded.get("pyav") or [read_frames(p, i, "pyav") for p, i in zip(paths, indices)]
-    for row in rows:
-        row.identical = _identity(decoded[row.backend], reference)
+    sampling = ClipSampling("uniform", num_frames)
+    for backend in backends:
+        def bare(i: int, backend: str = backend) -> np.ndarray:
+            return read_frames(paths[i], indices[i], backend)
+
+        def loader(i: int, backend: str = backend) -> np.ndarray:
+            return load_clip_frames(paths[i], sampling, False, backend=backend)
+
+        for name, read in (("read_frames", bare), ("loader", loader)):
+            row, frames = _time_each(name, backend, paths, read, repeats)
+            row.identical = _identity(frames, reference)
+            rows.append(row)
     view = ViewTransform(256, 224, 1, IMAGENET_MEAN, IMAGENET_STD)
     for backend in backends:
-        dataset = VideoDataset(list_file, classes_file, "val", ClipSampling("uniform", num_frames), view,
-                               path_prefix, separator, backend=backend)
-        row = BenchmarkRow("VideoDataset", backend)
-        for index in range(len(paths)):
-            row.add(_timed(lambda: dataset[index])[0])
-        rows.append(row)
+        dataset = VideoDataset(list_file, classes_file, "val", sampling, view, path_prefix, separator,
+                               backend=backend)
+        rows.append(_time_each("VideoDataset", backend, paths, dataset.__getitem__, repeats)[0])
     pytorchvideo_results = []
     for decoder in sorted(pytorchvideo_decoders, key=lambda name: name == "decord"):  # decord last
         row, samples = _pytorchvideo_row(paths, decoder, num_frames)
@@ -166,8 +226,10 @@ def benchmark_list(list_file: str | Path, classes_file: str | Path, path_prefix:
 
 def format_table(rows: list[BenchmarkRow]) -> str:
     """A fixed-width text table of the rows."""
-    header = ["method", "backend", "clips", "ms/clip", "median ms", "clips/s", "CPU ms/clip", "identical frames"]
+    header = ["method", "backend", "clips", "ms/clip", "median ms", "clips/s", "CPU ms/clip", "clips/s/core",
+              "identical frames"]
     return tables.format_table(header, [row.cells() for row in rows])
 
 
-__all__ = ["BenchmarkRow", "benchmark_list", "format_table"]
+__all__ = ["BARE_TORCHCODEC", "BenchmarkRow", "MissingBenchmarkDependency", "benchmark_list", "check_pytorchvideo",
+           "format_table"]

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -199,6 +200,7 @@ class VideoDataset(Dataset):
         label = self.entries[video_index].label
         if isinstance(frames, tuple):
             return _sample(None, label, video_index, view_index, path, [frames])
+        assert isinstance(self.transform, ViewTransform)  # checked in __init__: test splits take views
         return _sample(self.transform(frames, crop), label, video_index, view_index, path, [])
 
     def _test_frames(self, video_index: int, temporal_view: int, path: str) -> np.ndarray | Failure:
@@ -307,6 +309,9 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     crops = cfg.TEST.NUM_SPATIAL_CROPS if testing else 1
     transform = build_train_transform(cfg, data.DATASET) if split == "train" else build_view_transform(cfg, crops)
     data_dir = Path(data.PATH_TO_DATA_DIR)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"DATA.PATH_TO_DATA_DIR {str(data_dir)!r} is not a folder; set it to the folder "
+                                f"of the list files (build them with tools/build_data_lists.py)")
     dataset = VideoDataset(
         data_dir / f"{list_name}.csv", data_dir / "classes.txt", split,
         ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS), transform,

@@ -1,4 +1,4 @@
-"""The project's list files (DATA.md section 2) and the builders that make them.
+"""The project's list files (see docs/data.md) and the builders that make them.
 
 A list file has one video per line: ``<path><sep><integer label>``. The label is read after the
 **last** separator, so a path may contain the separator; PySlowFast splits on every separator, so
@@ -16,13 +16,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".ogg", ".m4v")
 _K400_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+
+
+class ListFileError(ValueError):
+    """A list or classes file is malformed or unreadable; the message names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,12 @@ class BuildReport:
 def read_list(path: str | Path, separator: str = " ", num_classes: int | None = None) -> list[ListEntry]:
     """Read and validate a list file; labels must lie in ``[0, num_classes)`` when it is given.
 
-    Blank lines are skipped. Any malformed line, bad label or an empty list raises ValueError
+    Blank lines are skipped. Any malformed line, bad label or an empty list raises ListFileError
     naming the file and line.
     """
     path = Path(path)
     if not separator:
-        raise ValueError("the path/label separator is empty; set DATA.PATH_LABEL_SEPARATOR (e.g. ' ')")
+        raise ListFileError("the path/label separator is empty; set DATA.PATH_LABEL_SEPARATOR (e.g. ' ')")
     entries = []
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -85,20 +91,20 @@ def read_list(path: str | Path, separator: str = " ", num_classes: int | None = 
         video, sep, label_text = line.rpartition(separator)
         where = f"{path}:{number}"
         if not sep or not video.strip():
-            raise ValueError(f"{where}: expected '<path>{separator}<label>', got {line!r}; "
+            raise ListFileError(f"{where}: expected '<path>{separator}<label>', got {line!r}; "
                              f"check DATA.PATH_LABEL_SEPARATOR ({separator!r})")
         try:
             label = int(label_text)
         except ValueError:
-            raise ValueError(f"{where}: label {label_text!r} is not an integer; each line must be "
+            raise ListFileError(f"{where}: label {label_text!r} is not an integer; each line must be "
                              f"'<path>{separator}<integer label>'") from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"[0, {num_classes})" if num_classes is not None else "non-negative"
-            raise ValueError(f"{where}: label {label} is out of range {bound}; fix the label or "
+            raise ListFileError(f"{where}: label {label} is out of range {bound}; fix the label or "
                              f"the classes file")
         entries.append(ListEntry(video, label))
     if not entries:
-        raise ValueError(f"{path}: the list is empty; rebuild it with tools/build_data_lists.py")
+        raise ListFileError(f"{path}: the list is empty; rebuild it with tools/build_data_lists.py")
     return entries
 
 
@@ -117,13 +123,13 @@ def read_classes(path: str | Path) -> list[str]:
     path = Path(path)
     names = _read_text(path).splitlines()
     if not names:
-        raise ValueError(f"{path}: the classes file is empty; it needs one class name per line")
+        raise ListFileError(f"{path}: the classes file is empty; it needs one class name per line")
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if not name.strip():
-            raise ValueError(f"{path}:{number}: blank class name; remove the line or name the class")
+            raise ListFileError(f"{path}:{number}: blank class name; remove the line or name the class")
         if name in seen:
-            raise ValueError(f"{path}:{number}: class {name!r} repeats line {seen[name]}; "
+            raise ListFileError(f"{path}:{number}: class {name!r} repeats line {seen[name]}; "
                              f"class names must be unique")
         seen[name] = number
     return names
@@ -137,14 +143,14 @@ def write_classes(path: str | Path, names: list[str]) -> None:
 def _read_text(path: Path) -> str:
     """The UTF-8 text of ``path``, with errors that name the file."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; build the lists with tools/build_data_lists.py "
-                                f"or fix DATA.PATH_TO_DATA_DIR")
+        raise FileNotFoundError(f"{path} does not exist; check the path, or build the lists with "
+                                f"tools/build_data_lists.py")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
+        raise ListFileError(f"{path}: not UTF-8 text ({err}); is this really a list/classes file?") from None
     except OSError as err:  # a directory, no read permission, an I/O error
-        raise ValueError(f"{path} cannot be read ({err.strerror}); it must be a readable text file") from None
+        raise ListFileError(f"{path} cannot be read ({err.strerror}); it must be a readable text file") from None
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -293,27 +299,53 @@ def _whole_seconds(text: str, where: str) -> int:
 
 # ---------------------------------------------------------------------------- Something-Something V2
 
-def ssv2_class_names(labels_json: str | Path) -> tuple[list[str], dict[str, int]]:
-    """Class names in official numeric-id order, and the template -> id map."""
+@dataclass(frozen=True)
+class Ssv2Classes:
+    """The classes of an SSV2 labels JSON: list label i is ``names[i]``, official id ``official_ids[i]``.
+
+    Labels follow the official ids in ascending order; for the full set the two are equal, for a
+    subset (official ids with gaps) ``class_map.csv`` records the official id of every label.
+    """
+
+    names: list[str]
+    official_ids: list[int]
+
+    @property
+    def label_of_template(self) -> dict[str, int]:
+        """Template text (brackets removed) -> list label."""
+        return {name: label for label, name in enumerate(self.names)}
+
+    @property
+    def is_subset(self) -> bool:
+        """Whether the official ids have gaps (a subset of the 174 classes)."""
+        return self.official_ids != list(range(len(self.names)))
+
+
+def ssv2_class_names(labels_json: str | Path) -> Ssv2Classes:
+    """The classes of the official labels JSON (template -> id string), in official-id order."""
     path = Path(labels_json)
     table = _load_json(path)
     if not isinstance(table, dict) or not table:
         raise ValueError(f"{path}: expected a non-empty JSON object mapping template to class id")
     try:
-        index = {template: int(class_id) for template, class_id in table.items()}
+        ids = {template: int(class_id) for template, class_id in table.items()}
     except (TypeError, ValueError):
         raise ValueError(f"{path}: class ids must be integer strings like \"0\"..\"173\"") from None
-    if sorted(index.values()) != list(range(len(index))):
-        raise ValueError(f"{path}: class ids are not exactly 0..{len(index) - 1}; is the file complete?")
-    names = sorted(index, key=index.__getitem__)
-    return names, index
+    repeated = sorted(i for i, count in Counter(ids.values()).items() if count > 1)
+    if repeated or min(ids.values()) < 0:
+        raise ValueError(f"{path}: class ids must be distinct and non-negative (repeated: {repeated}); "
+                         f"is this the official labels file?")
+    names = sorted(ids, key=ids.__getitem__)
+    return Ssv2Classes(names, [ids[name] for name in names])
 
 
-def read_ssv2_json(path: str | Path, class_index: dict[str, int]) -> list[tuple[str, int]]:
+def read_ssv2_json(path: str | Path, class_index: dict[str, int],
+                   outside: list[str] | None = None) -> list[tuple[str, int]]:
     """``(video id, label)`` pairs of an official SSV2 train/validation JSON.
 
-    Class id = ``class_index[template without '[' and ']']``; an unknown template raises
-    ValueError naming the file and entry.
+    Label = ``class_index[template without '[' and ']']``. An unknown template raises ValueError
+    naming the file and entry, unless ``outside`` is a list: then the video id is appended to it
+    (a class outside a subset) and the entry skipped.
     """
     path = Path(path)
     records = _load_json(path)
@@ -327,28 +359,91 @@ def read_ssv2_json(path: str | Path, class_index: dict[str, int]) -> list[tuple[
                              f"use the validation JSON)")
         template = record["template"].replace("[", "").replace("]", "")
         if template not in class_index:
+            if outside is not None:
+                outside.append(str(record["id"]))
+                continue
             raise ValueError(f"{where} (id {record['id']}): template {template!r} is not in the labels "
                              f"JSON; use the labels file of the same release")
         rows.append((str(record["id"]), class_index[template]))
     return rows
 
 
+_LEFT_RIGHT = re.compile(r"\b(left|right|Left|Right)\b")
+_MIRROR_WORD = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
+
+
+def ssv2_flip_swap_pairs(names: list[str]) -> list[tuple[int, int]]:
+    """Pairs of labels whose names differ only by left <-> right: a flipped clip of one is the other.
+
+    ValueError when a class mentions left or right but its mirror class is not among ``names``
+    (flipping its clips would give them a label that does not exist).
+    """
+    label_of = {name: label for label, name in enumerate(names)}
+    pairs = []
+    for label, name in enumerate(names):
+        mirror = _LEFT_RIGHT.sub(lambda match: _MIRROR_WORD[match.group(0)], name)
+        if mirror == name:
+            continue
+        if mirror not in label_of:
+            raise ValueError(f"class {name!r} has no mirror class {mirror!r} in the labels, so flipped clips "
+                             f"of it have no label; train without flips (DATA.RANDOM_FLIP False)")
+        if label < label_of[mirror]:
+            pairs.append((label, label_of[mirror]))
+    return pairs
+
+
+def write_class_map(path: str | Path, classes: Ssv2Classes) -> None:
+    """Write ``label,official_id,name`` rows: which official SSV2 id every list label stands for."""
+    rows = [["label", "official_id", "name"]]
+    rows.extend([str(label), str(official), name]
+                for label, (official, name) in enumerate(zip(classes.official_ids, classes.names, strict=True)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+
+
 def build_ssv2_lists(annotation_dir: str | Path, video_root: str | Path, out_dir: str | Path,
-                     separator: str = " ") -> BuildReport:
+                     separator: str = " ", flip_swap: bool = False) -> BuildReport:
     """Build SSV2 lists from the official JSONs in ``annotation_dir``; videos are ``{id}.webm``.
 
-    The official test JSON has no labels, so ``test.csv`` is the validation split.
+    ``classes.txt`` holds the template names in official-id order and ``class_map.csv`` the
+    official id of every label (labels are 0..K-1 even for a subset with gaps in its ids). With a
+    subset, videos of other classes are left out and counted. ``flip_swap`` also writes
+    ``flip_class_swap.txt``, the left/right label pairs for DATA.FLIP_CLASS_SWAP. The official test
+    JSON has no labels, so ``test.csv`` is the validation split.
     """
     annotations = Path(annotation_dir)
-    class_names, class_index = ssv2_class_names(annotations / "something-something-v2-labels.json")
+    classes = ssv2_class_names(annotations / "something-something-v2-labels.json")
+    pairs = ssv2_flip_swap_pairs(classes.names) if flip_swap else []
     sources = {"train": annotations / "something-something-v2-train.json",
                "val": annotations / "something-something-v2-validation.json"}
     sources["test"] = sources["val"]
-    report = BuildReport("ssv2", Path(out_dir), Path(video_root), len(class_names))
+    report = BuildReport("ssv2", Path(out_dir), Path(video_root), len(classes.names))
     report.notes.append("test.csv is the validation split (the official test JSON has no labels)")
-    lists = _find_listed_videos(sources, lambda src: read_ssv2_json(src, class_index), video_root,
-                                report)
-    return _write_outputs(report, lists, class_names, separator)
+    outside: dict[str, list[str]] = {}
+
+    def read(source: Path) -> list[tuple[str, int]]:
+        skipped = outside.setdefault(str(source), []) if classes.is_subset else None
+        return read_ssv2_json(source, classes.label_of_template, skipped)
+
+    lists = _find_listed_videos(sources, read, video_root, report)
+    if classes.is_subset:
+        report.notes.append(f"a subset of {len(classes.names)} classes (official ids {classes.official_ids[0]}.."
+                            f"{classes.official_ids[-1]} with gaps): labels are 0..{len(classes.names) - 1} in "
+                            f"official-id order, class_map.csv gives the official id of each")
+        for source, ids in outside.items():
+            if ids:
+                report.notes.append(f"{len(ids)} video(s) of {source} belong to classes outside the subset; left out")
+    swap_file = report.out_dir / "flip_class_swap.txt"
+    if flip_swap:
+        report.notes.append(f"{swap_file}: {len(pairs)} left/right class pairs; set DATA.FLIP_CLASS_SWAP to it "
+                            f"to train with DATA.RANDOM_FLIP True")
+    _write_outputs(report, lists, classes.names, separator)
+    write_class_map(report.out_dir / "class_map.csv", classes)
+    if flip_swap:
+        _write_text(swap_file, "".join(f"{a} {b}\n" for a, b in pairs))
+    return report
 
 
 def _load_json(path: Path) -> object:
@@ -392,7 +487,8 @@ def import_lists(list_dir: str | Path, classes_file: str | Path, video_root: str
 
 
 __all__ = [
-    "BuildReport", "ListEntry", "SPLITS", "SplitReport", "build_k400_lists", "build_ssv2_lists",
+    "BuildReport", "ListEntry", "ListFileError", "SPLITS", "SplitReport", "build_k400_lists", "build_ssv2_lists",
     "import_lists", "index_videos", "k400_class_names", "k400_clip_stem", "read_classes", "read_k400_csv",
-    "read_list", "read_ssv2_json", "ssv2_class_names", "write_classes", "write_list",
+    "read_list", "read_ssv2_json", "Ssv2Classes", "ssv2_class_names", "ssv2_flip_swap_pairs", "write_class_map",
+    "write_classes", "write_list",
 ]

@@ -124,10 +124,10 @@ def forward_trajectory(
         raise ValueError(f"unknown motion {motion!r}; choose one of {tuple(MOTIONS)}")
     direction = np.array(MOTIONS[motion])
     radius = _shape_radius(rng, size)
-    room = min((side - 2 * radius - 1) / abs(step) for side, step in zip(size, direction) if step)
+    room = min((side - 2 * radius - 1) / abs(step) for side, step in zip(size, direction, strict=True) if step)
     travel = min(rng.uniform(0.4, 0.65) * min(size), room)
     span = travel * np.abs(direction)
-    low = np.array([rng.uniform(radius, side - radius - extent) for side, extent in zip(size, span)])
+    low = np.array([rng.uniform(radius, side - radius - extent) for side, extent in zip(size, span, strict=True)])
     start = np.where(direction >= 0, low, low + span)
     t = np.linspace(0.0, 1.0, num_frames)[:, None]
     centres = start + travel * t * direction
@@ -143,7 +143,7 @@ def still_trajectory(
         raise ValueError(f"cell {cell} out of range 0..{GRID * GRID - 1}")
     radius = _shape_radius(rng, size)
     centre = []
-    for side, index in zip(size, (cell % GRID, cell // GRID)):
+    for side, index in zip(size, (cell % GRID, cell // GRID), strict=True):
         low, high = max(index * side / GRID, radius), min((index + 1) * side / GRID, side - radius)
         centre.append(rng.uniform(low, high))
     centres = np.tile(centre, (num_frames, 1)) + _jitter(rng, num_frames)
@@ -171,7 +171,7 @@ def _polygon_coverage(vertices: np.ndarray, size: tuple[int, int]) -> np.ndarray
     px, py = np.meshgrid((np.arange(x0, x1)[:, None] + offsets).ravel(),
                          (np.arange(y0, y1)[:, None] + offsets).ravel())
     inside = np.zeros(px.shape, dtype=bool)
-    for (ax, ay), (bx, by) in zip(vertices, np.roll(vertices, -1, axis=0)):
+    for (ax, ay), (bx, by) in zip(vertices, np.roll(vertices, -1, axis=0), strict=True):
         crosses = (ay > py) != (by > py)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_at = ax + (py - ay) * (bx - ax) / (by - ay)
@@ -355,7 +355,7 @@ def _csv_field(value: object) -> str:
     return text
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[object]]) -> None:
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Write an annotation CSV with Unix line endings."""
     lines = [",".join(header)] + [",".join(_csv_field(value) for value in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -246,16 +246,20 @@ class ViewTransform:
         if not 0 <= crop_index < self.num_crops:
             raise ValueError(f"crop {crop_index} of {self.num_crops} does not exist")
         video = resize_short_side(frames_to_tensor(frames), self.scale)
-        top, left = spatial_crop_origins(*video.shape[-2:], self.crop_size, self.num_crops)[crop_index]
+        height, width = video.shape[-2:]
+        top, left = spatial_crop_origins(height, width, self.crop_size, self.num_crops)[crop_index]
         video = TF.crop(video, top, left, self.crop_size, self.crop_size)
         return to_clip_layout(normalize(video, self.mean, self.std))
 
 
 def build_train_transform(cfg, dataset: str) -> TrainTransform:
-    """TrainTransform from the DATA section; flipping is off for SSV2 unless a class-swap file is set."""
+    """TrainTransform from the DATA section; SSV2 flips only with a class-swap file (ValueError without)."""
     data = cfg.DATA
     swap = load_flip_class_swap(data.FLIP_CLASS_SWAP, cfg.MODEL.NUM_CLASSES) if data.FLIP_CLASS_SWAP else None
-    flip = bool(data.RANDOM_FLIP) and (dataset != "ssv2" or swap is not None)
+    flip = bool(data.RANDOM_FLIP)
+    if flip and dataset == "ssv2" and swap is None:
+        raise ValueError("DATA.RANDOM_FLIP True on SSV2 needs DATA.FLIP_CLASS_SWAP (left/right class pairs, "
+                         "from tools/build_data_lists.py ssv2 --flip-swap), or set DATA.RANDOM_FLIP False")
     mean, std = tuple(data.MEAN), tuple(data.STD)
     low, high = data.TRAIN_JITTER_SCALES
     if not data.TRAIN_CROP_SIZE <= low <= high:

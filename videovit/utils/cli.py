@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 from videovit.checkpoint import CheckpointError
 from videovit.config import ConfigError
-from videovit.data.decoding import DecodeError
+from videovit.data.decoding import BackendChoiceError, DecodeError
+from videovit.data.lists import ListFileError
 
 # Mistakes in what the user gave (config, lists, checkpoint, video), as opposed to bugs.
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, CheckpointError, DecodeError,
-                                            FileNotFoundError)
+                                            FileNotFoundError, ListFileError, BackendChoiceError)
 
 
 def line_buffered_console() -> None:

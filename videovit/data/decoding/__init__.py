@@ -1,26 +1,30 @@
 """Frame-exact video decoding behind one interface: ``probe_video`` and ``read_frames``.
 
 Backends: "pyav" (sequential decoding, seeking only to verified restart points; exact on every
-format tested), "decord" (refuses the formats where it was measured inexact), "auto" (the fastest
-exact backend: PyAV for every format measured, see ``api``). torchcodec is not offered: its wheel
-needs a system FFmpeg (libavutil.so.56-61), which this environment does not have.
+format tested), "torchcodec" and "decord" (each refuses the files where it was measured inexact),
+"auto" (torchcodec where it loads and is exact for the file, else PyAV). See docs/data.md.
 """
 from __future__ import annotations
 
 from videovit.data.decoding.api import (
     BACKENDS,
+    available_backends,
+    backend_unavailable,
     get_default_backend,
     probe_video,
     read_frames,
     set_default_backend,
 )
-from videovit.data.decoding.errors import DecodeError
+from videovit.data.decoding.errors import BackendChoiceError, DecodeError
 from videovit.data.decoding.index import VideoInfo
 
 __all__ = [
     "BACKENDS",
+    "BackendChoiceError",
     "DecodeError",
     "VideoInfo",
+    "available_backends",
+    "backend_unavailable",
     "get_default_backend",
     "probe_video",
     "read_frames",

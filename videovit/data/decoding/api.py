@@ -11,10 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from videovit.data.decoding.decord_backend import probe_with_decord, read_with_decord
-from videovit.data.decoding.errors import check_video_file
-from videovit.data.decoding.index import StreamIndex, VideoInfo
+from videovit.data.decoding.decord_backend import decord_unavailable, probe_with_decord, read_with_decord
+from videovit.data.decoding.errors import BackendChoiceError, DecodeError, check_video_file
+from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
 from videovit.data.decoding.pyav_backend import probe_with_pyav, read_with_pyav
+from videovit.data.decoding.torchcodec_backend import (
+    probe_with_torchcodec,
+    read_with_torchcodec,
+    torchcodec_refusal,
+    torchcodec_unavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -25,33 +31,53 @@ class Backend:
     probe: Callable[[Path], VideoInfo]
 
 
+def read_with_auto(path: Path, indices: Sequence[int], index: StreamIndex | None = None) -> np.ndarray:
+    """torchcodec where it loads and is exact for the file, else PyAV (also when torchcodec fails)."""
+    index = index_video(path) if index is None else index
+    if torchcodec_unavailable() is None and torchcodec_refusal(index) is None:
+        try:
+            return read_with_torchcodec(path, indices, index)
+        except DecodeError:
+            pass  # PyAV's sequential decoding gives the definitive answer
+    return read_with_pyav(path, indices, index)
+
+
 BACKENDS: dict[str, Backend] = {
     "pyav": Backend(read=read_with_pyav, probe=probe_with_pyav),
     "decord": Backend(read=read_with_decord, probe=probe_with_decord),
-    # "auto" would pick, per file, the fastest backend that is exact there. Measured on 2 shared cores
-    # (H.264 340x256 and 1280x720, keyframes every 60 or 250 frames, 300 and 1500 frames; VP9 340x256;
-    # 8 uniform frames, 8x8 and 8x4 dense clips), PyAV with verified seeks was never slower than decord
-    # on the files decord reads exactly (e.g. 300 H.264 frames, 8 uniform: 74 vs 83 ms; 1500 frames:
-    # 207 vs 235 ms), and decord is exact on no file PyAV cannot read, so "auto" resolves to PyAV.
-    "auto": Backend(read=read_with_pyav, probe=probe_with_pyav),
-}
-# Backends deliberately not offered, with the reason given to a user who asks for one.
-UNAVAILABLE_BACKENDS = {
-    "torchcodec": "its wheel loads FFmpeg from the system (libavutil.so.56 to .61) and none is installed "
-    "(PyAV bundles its own copy under names torchcodec cannot find)",
+    "torchcodec": Backend(read=read_with_torchcodec, probe=probe_with_torchcodec),
+    # Measured with one core per clip on 340x256 H.264 (docs/data.md): torchcodec is the cheapest
+    # exact reader where it is allowed; PyAV with verified seeks was never slower than decord.
+    "auto": Backend(read=read_with_auto, probe=probe_with_pyav),
 }
 
 _default_backend = "auto"
+# Why an optional backend cannot run here (None: it can).
+_UNAVAILABLE: dict[str, Callable[[], str | None]] = {
+    "decord": decord_unavailable, "torchcodec": lambda: torchcodec_unavailable(),
+}
+
+
+def backend_unavailable(name: str) -> str | None:
+    """Why the backend ``name`` cannot run in this environment, or None when it can."""
+    check = _UNAVAILABLE.get(name)
+    return check() if check is not None else None
+
+
+def available_backends() -> list[str]:
+    """The backends that can run here, in registry order."""
+    return [name for name in BACKENDS if backend_unavailable(name) is None]
 
 
 def _backend_name(name: str | None) -> str:
-    """``name``, or the configured default when None; ValueError for an unknown name."""
+    """``name``, or the configured default when None; BackendChoiceError when it cannot be used."""
     name = _default_backend if name is None else name
-    if name in UNAVAILABLE_BACKENDS:
-        reason = UNAVAILABLE_BACKENDS[name]
-        raise ValueError(f"decoding backend {name!r} is not available: {reason}; use 'auto'")
     if name not in BACKENDS:
-        raise ValueError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
+        raise BackendChoiceError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
+    reason = backend_unavailable(name)
+    if reason is not None:
+        raise BackendChoiceError(f"decoding backend {name!r} is not available: {reason} (or use 'auto', "
+                                 f"which needs neither)")
     return name
 
 
@@ -83,7 +109,8 @@ def _checked_indices(indices: Iterable[int]) -> list[int]:
 def probe_video(path: str | Path, backend: str | None = None) -> VideoInfo:
     """Frame count (verified against the packets), fps, size, codec and container of ``path``.
 
-    With ``backend="decord"`` it also fails (DecodeError) when decord cannot read the file exactly.
+    With ``backend="decord"`` or ``"torchcodec"`` it also fails (DecodeError) when that backend
+    cannot read the file exactly.
     """
     return BACKENDS[_backend_name(backend)].probe(check_video_file(path))
 

@@ -7,11 +7,14 @@ MPEG-4 part 2 in AVI, MPEG-2 program streams and MP4 edit lists that drop frames
 Ogg at all. Its own frame count is also checked against the packet count (a header promising a
 frame that is not there makes decord repeat the previous frame without a word).
 
-decord is imported only when this backend is used: it loads its library with RTLD_GLOBAL, so its
-bundled (older) libvpx then shadows PyAV's and PyAV can no longer encode VP8/VP9 in that process.
+decord is an optional dependency (``pip install 'videovit[decord]'`` installs the maintained fork
+decord2, imported as ``decord``; docs/data.md says why). It is imported only when this backend is
+used: decord 0.6.0 loads its library with RTLD_GLOBAL, so its bundled (older) libvpx then shadows
+PyAV's and PyAV can no longer encode VP8/VP9 in that process (decord2 does not).
 """
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +33,13 @@ DECORD_EXACT_FORMATS = {
     ("matroska,webm", "h264"),
     ("matroska,webm", "vp9"),
 }
+
+
+def decord_unavailable() -> str | None:
+    """Why decord cannot be used here (not installed), or None; it is looked up, not imported."""
+    if importlib.util.find_spec("decord") is None:
+        return "decord is not installed; run: pip install 'videovit[decord]' (the maintained fork decord2)"
+    return None
 
 
 def decord_refusal(index: StreamIndex) -> str | None:

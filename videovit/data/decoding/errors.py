@@ -16,6 +16,10 @@ class DecodeError(RuntimeError):
         return f"cannot decode {self.path}: {self.reason}"
 
 
+class BackendChoiceError(ValueError):
+    """An unknown decoding backend was asked for, or one that cannot run in this environment."""
+
+
 def check_video_file(path: str | Path) -> Path:
     """Fail early and clearly on a missing, non-regular or empty file; return the path."""
     path = Path(path)

@@ -6,7 +6,8 @@ discarding (frames an MP4 edit list cuts off) and packets it marks corrupt (the 
 of a truncated MP4 or AVI). Where the header declares a count too, the smaller
 of the two is trusted: a truncated file keeps its header but loses packets, a header may promise a
 frame that is not there. Demuxing only reads packet headers and copies compressed bytes, a few
-milliseconds for a 10 s clip.
+milliseconds for a 10 s clip. The last file's index is kept (keyed by its path, size, modification
+time and inode), so probing a video and then reading it demuxes it once.
 """
 from __future__ import annotations
 
@@ -104,8 +105,23 @@ def _display_indices(pts: list[int], frame_pts: tuple[int, ...] | None) -> tuple
     return tuple(sorted(position[value] for value in pts))
 
 
+_last_index: tuple[tuple[str, int, int, int], StreamIndex] | None = None
+
+
 def index_video(path: str | Path) -> StreamIndex:
-    """Demux the first video stream of ``path`` once and return its ``StreamIndex``."""
+    """The ``StreamIndex`` of the first video stream of ``path`` (the last file's is reused)."""
+    global _last_index
+    status = check_video_file(path).stat()
+    key = (str(path), status.st_size, status.st_mtime_ns, status.st_ino)
+    if _last_index is not None and _last_index[0] == key:
+        return _last_index[1]
+    index = _demux_index(path)
+    _last_index = (key, index)
+    return index
+
+
+def _demux_index(path: str | Path) -> StreamIndex:
+    """Demux the first video stream of ``path`` once and build its ``StreamIndex``."""
     with open_video(path) as (container, stream):
         is_restart = _restart_check(stream)
         pts: list[int | None] = []

@@ -124,7 +124,7 @@ def _decode_with_seeks(path: Path, runs: list[_Run], index: StreamIndex) -> dict
                 decoded = _frames_from(container, stream, start_pts)
             wanted, last = set(run.frames), run.frames[-1]
             for frame in decoded:
-                position = display_index.get(frame.pts)
+                position = None if frame.pts is None else display_index.get(frame.pts)
                 if position is None:
                     raise _SeekNotExact
                 if position in wanted:

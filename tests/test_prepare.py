@@ -1,0 +1,118 @@
+"""prepare_videos: re-encoded copies are frame-exact, resized, keyframed every N frames, verified, resumable."""
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from videos import decoded_indices, make_indexed_video, make_random_bytes_file
+
+from videovit.data.decoding import read_frames
+from videovit.data.decoding.index import index_video
+from videovit.data.lists import ListEntry, read_list
+from videovit.data.prepare import PrepareSettings, output_size, prepare_tree, prepare_video
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FRAMES, FPS = 60, 25
+
+
+@pytest.fixture()
+def source_tree(tmp_path: Path) -> Path:
+    """An H.264 MP4 (long GOP), a VP9 WebM in a subfolder and a broken file."""
+    src = tmp_path / "src"
+    (src / "class b").mkdir(parents=True)
+    make_indexed_video(src / "a.mp4", FRAMES, size=(128, 96), fps=FPS, gop=250)
+    make_indexed_video(src / "class b" / "b.webm", FRAMES, codec="vp9", size=(128, 96), fps=FPS)
+    make_random_bytes_file(src / "broken.mp4", 20_000)
+    return src
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_output_size_keeps_the_aspect_with_even_sides():
+    assert output_size(340, 256, 320) == (424, 320)  # 425 is odd: the nearest even size
+    assert output_size(256, 340, 320) == (320, 424)
+    assert output_size(640, 360, 320) == (568, 320)
+    assert output_size(101, 77, 64) == (84, 64)
+    with pytest.raises(ValueError, match="even"):
+        PrepareSettings(short_side=321)
+    with pytest.raises(ValueError, match="keyframe interval"):
+        PrepareSettings(keyframe_interval=0)
+
+
+def test_prepared_tree_is_exact_keyframed_verified_and_resumable(source_tree: Path, tmp_path: Path):
+    before = _digest(source_tree)
+    out = tmp_path / "out"
+    settings = PrepareSettings(short_side=72, keyframe_interval=8, preset="veryfast")
+    report = prepare_tree(source_tree, out, settings, workers=1)
+    assert (report.prepared, report.skipped) == (2, 0)
+    assert [Path(source).name for source, _ in report.failures] == ["broken.mp4"]
+    assert "FFmpeg cannot open it" in report.failures[0][1]
+    for relative in ("a.mp4", "class b/b.mp4"):
+        index = index_video(out / relative)
+        assert (index.info.width, index.info.height, index.info.fps, index.info.codec) == (96, 72, FPS, "h264")
+        assert index.info.num_frames == index.header_frames == FRAMES
+        assert index.restart_frames == tuple(range(0, FRAMES, 8)) and index.all_keyframes_restart
+        assert decoded_indices(read_frames(out / relative, list(range(FRAMES)), "pyav")) == list(range(FRAMES))
+    assert not list(out.rglob("*.partial")) and not (out / "broken.mp4").exists()
+    assert _digest(source_tree) == before  # sources are only read
+
+    (out / "class b" / "stale.mp4.partial").write_bytes(b"half")  # as a killed run leaves it
+    again = prepare_tree(source_tree, out, settings, workers=2)
+    assert (again.prepared, again.skipped, len(again.failures)) == (0, 2, 1)
+    assert not list(out.rglob("*.partial"))
+
+
+def test_a_forced_rate_shows_the_latest_source_frame_at_each_tick(tmp_path: Path):
+    source = make_indexed_video(tmp_path / "src.mp4", FRAMES, size=(128, 96), fps=FPS)
+    prepared = prepare_video(source, tmp_path / "out.mp4", PrepareSettings(96, 5, fps=10, preset="veryfast"))
+    expected = [math.floor(k * FPS / 10) for k in range(FRAMES * 10 // FPS)]
+    assert (prepared.frames, prepared.fps) == (len(expected), 10.0)
+    assert decoded_indices(read_frames(tmp_path / "out.mp4", list(range(len(expected))), "pyav")) == expected
+
+
+def _prepare_tool():
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import prepare_videos
+    finally:
+        sys.path.pop(0)
+    return prepare_videos
+
+
+def test_prepare_videos_cli_reports_failures_and_rewrites_lists(source_tree: Path, tmp_path: Path, capsys):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.csv").write_text("a.mp4 0\nclass b/b.webm 1\nbroken.mp4 1\n")
+    (lists / "classes.txt").write_text("x\ny\n")
+    out = tmp_path / "out"
+    status = _prepare_tool().main(["--src", str(source_tree), "--out", str(out), "--short-side", "96",
+                                   "--keyframe-interval", "16", "--preset", "veryfast", "--workers", "1",
+                                   "--lists", str(lists / "train.csv")])
+    assert status == 1  # broken.mp4 failed
+    printed = capsys.readouterr().out
+    assert "prepared 2 videos" in printed and "1 failed" in printed
+    failures = (out / "prepare_failures.txt").read_text().splitlines()
+    assert len(failures) == 1 and failures[0].startswith(str(source_tree / "broken.mp4") + "\t")
+    assert read_list(out / "lists" / "train.csv") == [ListEntry("a.mp4", 0), ListEntry("class b/b.mp4", 1)]
+    assert (out / "lists" / "classes.txt").read_text() == "x\ny\n"
+    assert "wrote" in printed and "2 of 3 videos (1 without a prepared copy left out)" in printed
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--out", "{src}/inside"], "must be separate folders"),
+    (["--out", "{tmp}/out", "--lists", "{tmp}/none.csv"], "none.csv does not exist"),
+    (["--out", "{tmp}/out", "--short-side", "33"], "even"),
+])
+def test_prepare_videos_cli_usage_errors_are_one_line(source_tree: Path, tmp_path: Path, capsys, arguments,
+                                                       message):
+    filled = [a.format(src=source_tree, tmp=tmp_path) for a in arguments]
+    assert _prepare_tool().main(["--src", str(source_tree), *filled]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (source_tree / "inside").exists()
