@@ -58,7 +58,7 @@ def export_onnx(model: nn.Module, clip_shape: tuple[int, int, int, int], path: s
     example = torch.randn(2, *clip_shape)
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
         torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          opset_version=opset, dynamo=True, external_data=False,
+                          opset_version=opset, dynamo=True, external_data=False, verbose=False,
                           dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
     return path
 
