@@ -25,6 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
     a module-scoped training fixture and a later test must come from the same kernels); under
     pytest-xdist each of the two workers takes one core."""
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+    config.addinivalue_line("markers", "slow: subprocesses, torchrun, compilation or more than 10 s")
 
 
 @pytest.fixture(autouse=True)
