@@ -76,37 +76,39 @@ def write_annotated_video(source: str | Path, output: str | Path, text: Caption,
 
 
 def _write_mp4(frames: Iterator[tuple[float, np.ndarray]], path: Path, fps: float, duration: float) -> int:
-    """H.264 yuv420p MP4, each frame at its source time; the last frame lasts until ``duration``."""
+    """H.264 yuv420p MP4, each frame at its source time and lasting until the next one (the last until
+    ``duration``). No B-frames: decode order is display order, so the MP4's sample durations add up to
+    the source's duration."""
     written = 0
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.pix_fmt = "yuv420p"
         stream.time_base = MP4_TIME_BASE
         stream.codec_context.time_base = MP4_TIME_BASE
-        last_pts = -1
+        stream.codec_context.max_b_frames = 0
+        pending: av.VideoFrame | None = None
         for seconds, frame in frames:
             frame = frame[:frame.shape[0] // 2 * 2, :frame.shape[1] // 2 * 2]
             if written == 0:
                 stream.height, stream.width = frame.shape[:2]
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            picture.pts = max(round(seconds / MP4_TIME_BASE), last_pts + 1)
             picture.time_base = MP4_TIME_BASE
-            last_pts = picture.pts
-            container.mux(_with_durations(stream.encode(picture), None))
+            picture.pts = max(round(seconds / MP4_TIME_BASE), pending.pts + 1 if pending is not None else 0)
+            if pending is not None:
+                _encode(container, stream, pending, picture.pts)
+            pending = picture
             written += 1
-        end_pts = max(round(duration / MP4_TIME_BASE), last_pts + 1)
-        container.mux(_with_durations(stream.encode(None), (last_pts, end_pts)))
+        if pending is not None:
+            _encode(container, stream, pending, max(round(duration / MP4_TIME_BASE), pending.pts + 1))
+        container.mux(stream.encode(None))
     return written
 
 
-def _with_durations(packets: list[av.Packet], last: tuple[int, int] | None) -> list[av.Packet]:
-    """Packets with the last frame's duration set, so that the copy ends when the source ends."""
-    if last is not None:
-        last_pts, end_pts = last
-        for packet in packets:
-            if packet.pts == last_pts:
-                packet.duration = end_pts - last_pts
-    return packets
+def _encode(container: av.container.OutputContainer, stream: av.video.stream.VideoStream,
+            picture: av.VideoFrame, end_pts: int) -> None:
+    """Encode ``picture`` lasting until ``end_pts`` and mux what the encoder returns."""
+    picture.duration = end_pts - picture.pts
+    container.mux(stream.encode(picture))
 
 
 def gif_size(width: int, height: int, max_width: int) -> tuple[int, int]:
