@@ -41,6 +41,7 @@ def tiny_config(output_dir: Path, family: str = "regionvit", extra: list[str] | 
         "DATA.DECODING_BACKEND", "pyav", "DATA.PATH_TO_DATA_DIR", str(output_dir / "lists"),
         "DATA.PATH_PREFIX", str(output_dir), "TEST.NUM_TEMPORAL_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "3",
         "MIXUP.ENABLE", "False", "DEVICE", "cpu", "TENSORBOARD", "False", "OUTPUT_DIR", str(output_dir),
+        "DATA_LOADER.NUM_WORKERS", "0",
         *(extra or [])])
 
 
