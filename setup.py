@@ -1,6 +1,11 @@
 """Install videovit: `pip install -e .` (the Makefile does this inside .venv)."""
 from setuptools import find_packages, setup
 
+# ONNX export and its onnxruntime check (tools/export.py --onnx; see docs/deployment.md). About 35 MB
+# of wheels next to PyTorch's gigabytes, so the test extra (what CI installs) includes it and CI runs
+# the ONNX tests.
+EXPORT_REQUIRES = ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"]
+
 setup(
     name="videovit",
     version="0.1.0",
@@ -22,6 +27,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        "export": EXPORT_REQUIRES,
+        "test": ["pytest>=8", "pytest-xdist>=3.5", *EXPORT_REQUIRES],
     },
 )
