@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from saved_models import tiny_config
 
 from videovit.models import build_model
 from videovit.utils.compile import CompileWarning, compile_if_configured, compile_model, is_compiled
-
-from saved_models import tiny_config
 
 
 def _tiny(tmp_path: Path, extra: list[str] | None = None):

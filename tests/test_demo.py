@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from videos import make_indexed_video
 
 from videovit.checkpoint import CheckpointError
 from videovit.config import load_config, save_config
@@ -26,8 +27,6 @@ from videovit.engine.train import build_train_parts
 from videovit.inference import load_for_inference, predict_video, video_probabilities
 from videovit.models import build_model
 from videovit.utils.annotate import caption_frame
-
-from videos import make_indexed_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLASSES = [f"class {i}" for i in range(8)]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from saved_models import CLASSES, TINY_FAMILIES, family_of, save_checkpoint, tiny_config
+from videos import make_indexed_video
 
 import videovit
 from videovit.checkpoint import CheckpointError
@@ -18,9 +20,6 @@ from videovit.export import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, rea
 from videovit.inference import video_probabilities
 from videovit.models import build_model, list_models
 from videovit.onnx_export import MAX_ABS_DIFF, check_onnx, export_onnx
-
-from saved_models import CLASSES, TINY_FAMILIES, family_of, save_checkpoint, tiny_config
-from videos import make_indexed_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +50,8 @@ def test_export_writes_a_flat_self_describing_folder(exported) -> None:
     assert config["model_name"] == "regionvit_ti" and config["num_frames"] == 4 and config["image_size"] == 56
     assert config["num_classes"] == 8 and config["id2label"] == {str(i): name for i, name in enumerate(CLASSES)}
     assert config["architecture_overrides"]["embed_dims"] == [32, 64, 128, 256]
-    assert config["mean"] == pytest.approx([0.485, 0.456, 0.406]) and config["std"] == pytest.approx([0.229, 0.224, 0.225])
+    assert config["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert config["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert config["sampling"]["method"] == "uniform"
     assert config["test_views"]["temporal_views"] == 2 and config["test_views"]["spatial_crops"] == 3
     assert config["weights"] == "model"

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from saved_models import CLASSES, save_checkpoint
+from videos import make_indexed_video
 
 import videovit
 from videovit.inference import video_probabilities
-
-from saved_models import CLASSES, save_checkpoint
-from videos import make_indexed_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOOD_VIDEOS = 5
@@ -107,6 +106,6 @@ def test_two_processes_predict_each_video_once_like_one_process(setup, tmp_path)
     assert done.stdout.count("predicted") == 1      # only the main process reports
     rows_one, rows_two = _rows(one), _rows(two)
     assert [row["path"] for row in rows_two] == [row["path"] for row in rows_one]     # no duplicate, no gap
-    for a, b in zip(rows_one, rows_two):
+    for a, b in zip(rows_one, rows_two, strict=True):
         assert a["pred_1"] == b["pred_1"] and float(a["prob_1"]) == pytest.approx(float(b["prob_1"]), abs=1e-5)
     assert [row["path"] for row in _rows(tmp_path / "two_failed.csv")] == [str(broken)]

@@ -12,17 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from saved_models import CLASSES, save_checkpoint
+from videos import frame_index_of, make_indexed_video
 
 import videovit
 from videovit.data import read_frames
 from videovit.data.decoding.stream import frame_times, stream_frames
 from videovit.data.transforms import build_view_transform
 from videovit.inference import video_probabilities
-from videovit.windows import (Window, WindowScore, caption_at, plan_windows, predict_windows,
-                              window_frame_indices)
-
-from saved_models import CLASSES, save_checkpoint
-from videos import frame_index_of, make_indexed_video
+from videovit.windows import Window, WindowScore, caption_at, plan_windows, predict_windows, window_frame_indices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FPS = 25

@@ -14,9 +14,10 @@ it is. ``read_exported`` reads it back into ``(config, state_dict, class_names)`
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -174,11 +175,12 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any] | None, source: s
         "## Results", "",
     ]
     if metrics and "top1" in metrics:
+        nan = float("nan")
         lines += ["| split | videos scored | top-1 (%) | top-5 (%) | mean class acc. (%) |",
                   "| --- | --- | --- | --- | --- |",
                   f"| {metrics.get('split', '?')} | {metrics.get('videos_scored', '?')} of "
-                  f"{metrics.get('videos_total', '?')} | {metrics['top1']:.2f} | {metrics.get('top5', float('nan')):.2f} "
-                  f"| {metrics.get('mean_class_acc', float('nan')):.2f} |", "",
+                  f"{metrics.get('videos_total', '?')} | {metrics['top1']:.2f} | {metrics.get('top5', nan):.2f} "
+                  f"| {metrics.get('mean_class_acc', nan):.2f} |", "",
                   f"Multi-view test of the training run ({metrics.get('averaging', 'views averaged')}).", ""]
     else:
         lines += ["No test results were found next to the checkpoint (the run's metrics.json).", ""]

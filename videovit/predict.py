@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from torch import nn
@@ -105,8 +105,8 @@ def write_predictions(out: str | Path, predictions: Predictions, class_names: Se
     with failed.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(["path", "reason"])
-        for video, reason in sorted(scores.failed.items()):
-            writer.writerow([predictions.paths[video], reason])
+        for failed_video, reason in sorted(scores.failed.items()):
+            writer.writerow([predictions.paths[failed_video], reason])
     return failed
 
 

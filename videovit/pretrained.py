@@ -7,8 +7,8 @@ docs/deployment.md.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from torch import nn
 

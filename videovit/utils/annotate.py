@@ -9,9 +9,9 @@ second by default: GIF is for sharing short clips, see docs/deployment.md.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -86,28 +86,29 @@ def _write_mp4(frames: Iterator[tuple[float, np.ndarray]], path: Path, fps: floa
         stream.time_base = MP4_TIME_BASE
         stream.codec_context.time_base = MP4_TIME_BASE
         stream.codec_context.max_b_frames = 0
-        pending: av.VideoFrame | None = None
+        pending: tuple[av.VideoFrame, int] | None = None      # a frame waits for the next one's time
         for seconds, frame in frames:
             frame = frame[:frame.shape[0] // 2 * 2, :frame.shape[1] // 2 * 2]
             if written == 0:
                 stream.height, stream.width = frame.shape[:2]
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            picture.time_base = MP4_TIME_BASE
-            picture.pts = max(round(seconds / MP4_TIME_BASE), pending.pts + 1 if pending is not None else 0)
+            pts = max(round(seconds / MP4_TIME_BASE), pending[1] + 1 if pending is not None else 0)
             if pending is not None:
-                _encode(container, stream, pending, picture.pts)
-            pending = picture
+                _encode(container, stream, *pending, pts)
+            pending = (picture, pts)
             written += 1
         if pending is not None:
-            _encode(container, stream, pending, max(round(duration / MP4_TIME_BASE), pending.pts + 1))
+            _encode(container, stream, *pending, max(round(duration / MP4_TIME_BASE), pending[1] + 1))
         container.mux(stream.encode(None))
     return written
 
 
 def _encode(container: av.container.OutputContainer, stream: av.video.stream.VideoStream,
-            picture: av.VideoFrame, end_pts: int) -> None:
-    """Encode ``picture`` lasting until ``end_pts`` and mux what the encoder returns."""
-    picture.duration = end_pts - picture.pts
+            picture: av.VideoFrame, pts: int, end_pts: int) -> None:
+    """Encode ``picture`` shown from ``pts`` until ``end_pts`` and mux what the encoder returns."""
+    picture.time_base = MP4_TIME_BASE
+    picture.pts = pts
+    picture.duration = end_pts - pts
     container.mux(stream.encode(picture))
 
 

@@ -7,8 +7,8 @@ docs/deployment.md.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -49,7 +49,7 @@ def plot_timeline(scores: Sequence[WindowScore], class_names: Sequence[str], out
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title=f"top {len(classes)} classes")
     axes.set_title(title or f"{len(scores)} windows")
     best = probs.argmax(axis=1)
-    for score, cls in zip(scores, best):
+    for score, cls in zip(scores, best, strict=True):
         strip.axvspan(score.window.start, score.window.end, ymin=0.1, ymax=0.9, alpha=0.5,
                       color=colours.get(int(cls), "grey"), linewidth=0)
     strip.set_yticks([])
