@@ -102,9 +102,8 @@ def predict_windows(model: nn.Module, cfg: CfgNode, path: str | Path, window: fl
     scores: list[WindowScore] = []
     if progress is not None:
         progress(0, len(windows))
-    for position, _, frame in stream_frames(path, stop=max(last_needed) + 1):
-        if position in needed:
-            kept[position] = frame
+    for position, _, frame in stream_frames(path, stop=max(last_needed) + 1, only=needed):
+        kept[position] = frame
         while len(scores) < len(windows) and last_needed[len(scores)] <= position:
             current = len(scores)
             views = [transform(np.stack([kept[i] for i in indices]), crop)

@@ -8,7 +8,7 @@ included; see docs/deployment.md).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,10 +45,12 @@ def frame_times(path: str | Path) -> FrameTimes:
     return FrameTimes(starts, float(starts[-1] + step), fps)
 
 
-def stream_frames(path: str | Path, stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+def stream_frames(path: str | Path, stop: int | None = None,
+                  only: Container[int] | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     """``(index, seconds from the first frame, (H, W, 3) uint8 RGB)`` for frames ``0 .. stop - 1``.
 
-    ``stop`` None: every frame. DecodeError when the file cannot be decoded.
+    ``stop`` None: every frame. ``only``: yield just these indices (the others are decoded but not
+    converted to RGB, which costs about as much as decoding). DecodeError when the file cannot be decoded.
     """
     position = -1
     with open_video(path) as (container, stream):
@@ -66,6 +68,8 @@ def stream_frames(path: str | Path, stop: int | None = None) -> Iterator[tuple[i
                         return
                     if first_pts is None and frame.pts is not None:
                         first_pts = frame.pts
+                    if only is not None and position not in only:
+                        continue
                     seconds = (float((frame.pts - first_pts) * frame.time_base)
                                if frame.pts is not None and first_pts is not None and frame.time_base
                                else position / fps)
