@@ -1,10 +1,15 @@
-"""Classify a video with a trained checkpoint: top-5 classes, optionally an annotated copy of the video.
+"""Classify a video with a trained model: top-5 classes, or a timeline over a long video; optionally an annotated copy.
 
     python tools/demo.py --checkpoint output/K400/regionvit_s/checkpoints/checkpoint_latest.pyth \
         --video clip.mp4 [--cfg configs/K400/regionvit_s.yaml] [--output annotated.mp4|.gif] [KEY VALUE ...]
+    python tools/demo.py --checkpoint exported_folder --video long.mp4 --window 4 --stride 2 \
+        --csv windows.csv --timeline timeline.png --output annotated.mp4
 
-The model and its test protocol (frames, temporal views, spatial crops) come from the config saved in
-the checkpoint unless --cfg is given; probabilities are softmax scores averaged over the test views.
+--checkpoint is a training checkpoint or a folder written by tools/export.py. The model and its test
+protocol (frames, temporal views, spatial crops) come from the saved config unless --cfg is given;
+probabilities are softmax scores averaged over the test views. With --window, every window of the
+video is classified like a video of its own (see docs/deployment.md); MODEL.COMPILE True runs the
+model through torch.compile.
 """
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ import sys
 from pathlib import Path
 
 from videovit.config.cli import split_config_files
-from videovit.inference import load_for_inference, predict_video
+from videovit.inference import InferenceModel, predict_video
+from videovit import from_pretrained
 from videovit.utils.annotate import OUTPUT_SUFFIXES, write_annotated_video
 from videovit.utils.cli import exit_status
+from videovit.utils.compile import compile_if_configured
+from videovit.utils.timeline import plot_timeline
+from videovit.windows import ProgressBar, caption_at, predict_windows, top_classes, write_windows_csv
 
 DECIMALS = 6
 
@@ -26,41 +35,97 @@ def truncated(prob: float) -> str:
     return f"{math.floor(prob * 10**DECIMALS) / 10**DECIMALS:.{DECIMALS}f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, print the top classes, write the annotated video if asked; 2 on user errors."""
+def load_model(checkpoint: Path, cfg_files: list[str], overrides: list[str]) -> InferenceModel:
+    """``from_pretrained``, then ``torch.compile`` when MODEL.COMPILE is set (falls back to eager)."""
+    loaded = from_pretrained(checkpoint, cfg_files, overrides, log=lambda _: None)
+    compile_if_configured(loaded.model, loaded.cfg)
+    return loaded
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with user mistakes reported by argparse (status 2)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help="videovit training checkpoint (.pyth)")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="videovit training checkpoint (.pyth) or a folder written by tools/export.py")
     parser.add_argument("--video", required=True, type=Path, help="video file to classify")
     parser.add_argument("--cfg", nargs="+", default=[], metavar="FILE",
-                        help="config files to use instead of the config saved in the checkpoint")
+                        help="config files to use instead of the config saved with the model")
     parser.add_argument("--output", type=Path, default=None,
                         help="write a copy of the video with the top-1 class drawn on every frame (.mp4 or .gif)")
-    parser.add_argument("--top-k", type=int, default=5, help="how many classes to print")
+    parser.add_argument("--top-k", type=int, default=5, help="how many classes to print (and write per window)")
+    parser.add_argument("--window", type=float, default=None, metavar="SECONDS",
+                        help="classify windows of this many seconds instead of the whole video")
+    parser.add_argument("--stride", type=float, default=None, metavar="SECONDS",
+                        help="seconds between window starts (default: the window length)")
+    parser.add_argument("--csv", type=Path, default=None, help="with --window: write one row per window here")
+    parser.add_argument("--timeline", type=Path, default=None,
+                        help="with --window: plot the top classes' probabilities over time (PNG)")
+    parser.add_argument("--gif-width", type=int, default=480, help="largest width of a GIF output (pixels)")
+    parser.add_argument("--gif-fps", type=float, default=10.0, help="largest frame rate of a GIF output")
     parser.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. DEVICE cpu")
     args = parser.parse_args(argv)
     if args.output is not None and args.output.suffix.lower() not in OUTPUT_SUFFIXES:
         parser.error(f"--output must end in {' or '.join(OUTPUT_SUFFIXES)}, got {args.output}")
+    if args.window is None and (args.stride is not None or args.csv is not None or args.timeline is not None):
+        parser.error("--stride, --csv and --timeline go with --window SECONDS")
+    if args.window is not None and (args.window <= 0 or (args.stride is not None and args.stride <= 0)):
+        parser.error("--window and --stride must be positive numbers of seconds")
+    if args.timeline is not None and args.timeline.suffix.lower() != ".png":
+        parser.error(f"--timeline must end in .png, got {args.timeline}")
+    if args.top_k < 1 or args.gif_width < 16 or args.gif_fps <= 0:
+        parser.error("--top-k must be >= 1, --gif-width >= 16 and --gif-fps > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, print the predictions, write the outputs asked for; 2 on user errors."""
+    args = parse_args(argv)
     cfg_files, trailing = split_config_files(args.cfg)
 
     def classify() -> None:
-        for option, path in (("--checkpoint", args.checkpoint), ("--video", args.video)):
-            if not path.is_file():
-                raise FileNotFoundError(f"{option} {path} does not exist")
-        loaded = load_for_inference(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
-        predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
+        if not args.checkpoint.exists():
+            raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
+        if not args.video.is_file():
+            raise FileNotFoundError(f"--video {args.video} does not exist")
+        loaded = load_model(args.checkpoint, cfg_files, trailing + list(args.overrides))
         test = loaded.cfg.TEST
-        print(f"{args.video}: {test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views of "
-              f"{loaded.cfg.DATA.NUM_FRAMES} frames, softmax averaged")
-        width = max(len(name) for name, _ in predictions)
-        for rank, (name, prob) in enumerate(predictions, start=1):
-            print(f"  {rank}. {name:<{width}}  {truncated(prob)}")
-        if args.output is not None:
+        protocol = (f"{test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views of "
+                    f"{loaded.cfg.DATA.NUM_FRAMES} frames, softmax averaged")
+        if args.window is not None:
+            caption = classify_windows(loaded, args, protocol)
+        else:
+            predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
+            print(f"{args.video}: {protocol}")
+            width = max(len(name) for name, _ in predictions)
+            for rank, (name, prob) in enumerate(predictions, start=1):
+                print(f"  {rank}. {name:<{width}}  {truncated(prob)}")
             name, prob = predictions[0]
-            frames = write_annotated_video(args.video, args.output, f"{name} {100 * prob:.1f}%",
-                                           loaded.cfg.DATA.DECODING_BACKEND)
+            caption = f"{name} {100 * prob:.1f}%"
+        if args.output is not None:
+            frames = write_annotated_video(args.video, args.output, caption, loaded.cfg.DATA.DECODING_BACKEND,
+                                           gif_width=args.gif_width, gif_fps=args.gif_fps)
             print(f"wrote {args.output} ({frames} frames)")
 
     return exit_status(classify)
+
+
+def classify_windows(loaded: InferenceModel, args: argparse.Namespace, protocol: str):
+    """Score every window, print and write them; the caption function for the annotated copy."""
+    stride = args.stride if args.stride is not None else args.window
+    print(f"{args.video}: windows of {args.window:g} s every {stride:g} s, each {protocol}")
+    scores = predict_windows(loaded.model, loaded.cfg, args.video, args.window, stride,
+                             progress=ProgressBar("windows", sys.stderr))
+    for score in scores:
+        (name, prob), = top_classes(score.probs, loaded.class_names, 1)
+        print(f"  {score.window.start:8.2f} - {score.window.end:8.2f} s  {name}  {truncated(prob)}")
+    if args.csv is not None:
+        write_windows_csv(args.csv, scores, loaded.class_names, args.top_k)
+        print(f"wrote {args.csv} ({len(scores)} windows)")
+    if args.timeline is not None:
+        plot_timeline(scores, loaded.class_names, args.timeline, top=args.top_k,
+                      title=f"{args.video.name}: windows of {args.window:g} s every {stride:g} s")
+        print(f"wrote {args.timeline}")
+    return caption_at(scores, loaded.class_names)
 
 
 if __name__ == "__main__":

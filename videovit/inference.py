@@ -34,14 +34,16 @@ class InferenceModel:
     model: nn.Module
     cfg: CfgNode
     class_names: list[str]
+    weights: str = "model"  # or "model_ema": which weights of the checkpoint
 
 
 def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] = (),
                        overrides: Sequence[str] = (),
                        log: Callable[[str], None] | None = None) -> InferenceModel:
-    """Model, config and class names of a videovit training checkpoint, ready for ``predict_video``.
+    """Model, config and class names of a videovit training checkpoint or an exported folder, ready for
+    ``predict_video`` (``videovit.from_pretrained``).
 
-    The config is the one saved in the checkpoint unless ``cfg_files`` are given; ``overrides``
+    The config is the one saved with the model unless ``cfg_files`` are given; ``overrides``
     (``KEY VALUE`` pairs) apply on top either way.
     """
     cfg = load_config(cfg_files, overrides) if cfg_files else None
@@ -50,7 +52,7 @@ def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] =
         raise CheckpointError(f"{checkpoint} does not record its class names, so predictions could not be named; "
                               "use a checkpoint_*.pyth file written by tools/run_net.py")
     trained.model.to(resolve_device(trained.cfg.DEVICE)).eval()
-    return InferenceModel(trained.model, trained.cfg, trained.class_names)
+    return InferenceModel(trained.model, trained.cfg, trained.class_names, trained.weights)
 
 
 def video_views(cfg: CfgNode, path: str | Path) -> torch.Tensor:

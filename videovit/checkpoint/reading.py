@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from videovit.checkpoint.exported import ExportedFolderError, read_exported_folder
 from videovit.models.family import CheckpointLayout
 from videovit.models.registry import checkpoint_layouts, families, family_owning
 
@@ -35,11 +36,17 @@ def layout_names() -> list[str]:
 
 
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
-    """Load ``path`` without running pickled code: safetensors, or ``torch.load(weights_only=True)``.
+    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, or a
+    folder written by tools/export.py (in this project's checkpoint layout).
 
     A file holding arbitrary pickled objects is refused unless ``trust`` is set.
     """
     path = Path(path)
+    if path.is_dir():
+        try:
+            return read_exported_folder(path)
+        except ExportedFolderError as err:
+            raise CheckpointError(str(err)) from err
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if path.suffix == ".safetensors":

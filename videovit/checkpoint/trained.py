@@ -38,6 +38,7 @@ class TrainedModel:
     class_names: list[str] | None
     report: LoadReport
     source: str
+    weights: str  # "model" or "model_ema": which weights of the file were loaded
 
 
 def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
@@ -118,7 +119,8 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
     report = load_checkpoint_contents(model, contents, path, allow_new_classifier=False, use_ema=use_ema, log=log)
     (log or logger.info)(f"weights of {path}: {'EMA' if use_ema else 'plain'}"
                          + (f", epoch {contents['epoch']}" if isinstance(contents.get("epoch"), int) else ""))
-    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report, str(path))
+    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report, str(path),
+                        "model_ema" if use_ema else "model")
 
 
 def _get(cfg: CfgNode, key: str) -> Any:

@@ -35,6 +35,9 @@ _C.MODEL.DEPTHS = []
 _C.MODEL.NUM_HEADS = []
 # Recompute block activations in the backward pass to save memory (activation checkpointing).
 _C.MODEL.ACT_CHECKPOINT = False
+# Run the model through torch.compile (videovit/utils/compile.py): falls back to eager mode with one
+# warning where compilation fails. Compiling takes tens of seconds before the first step.
+_C.MODEL.COMPILE = False
 
 # ---------------------------------------------------------------------------- data
 _C.DATA = CfgNode()

@@ -1,0 +1,157 @@
+"""Exported model folders (tools/export.py), from_pretrained, and the ONNX export of every family.
+
+The checkpoints are tiny untrained models saved by the engine's own checkpoint code
+(tests/saved_models.py); the ONNX files are run with onnxruntime against PyTorch.
+"""
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+from saved_models import CLASSES, TINY_FAMILIES, family_of, save_checkpoint, tiny_config
+from videos import make_indexed_video
+
+import videovit
+from videovit.checkpoint import CheckpointError
+from videovit.checkpoint import read_checkpoint
+from videovit.export import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
+from videovit.inference import video_probabilities
+from videovit.models import build_model, list_models
+from videovit.onnx_export import MAX_ABS_DIFF, check_onnx, export_onnx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _export_main(argv: list[str]) -> int:
+    return runpy.run_path(str(REPO_ROOT / "tools" / "export.py"))["main"](argv)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """(checkpoint of a run without EMA, its state dict, a video)."""
+    root = tmp_path_factory.mktemp("export")
+    checkpoint, state = save_checkpoint(root, "regionvit")
+    video = make_indexed_video(root / "clip.mp4", 20, size=(128, 96))
+    return checkpoint, state, video
+
+
+@pytest.fixture(scope="module")
+def exported(saved, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("exported") / "model"
+    assert _export_main([str(saved[0]), str(folder)]) == 0
+    return folder
+
+
+def test_export_writes_a_flat_self_describing_folder(exported) -> None:
+    assert sorted(p.name for p in exported.iterdir()) == sorted([WEIGHTS_FILE, CONFIG_FILE, CARD_FILE])
+    config = json.loads((exported / CONFIG_FILE).read_text())
+    assert config["model_name"] == "regionvit_ti" and config["num_frames"] == 4 and config["image_size"] == 56
+    assert config["num_classes"] == 8 and config["id2label"] == {str(i): name for i, name in enumerate(CLASSES)}
+    assert config["architecture_overrides"]["embed_dims"] == [32, 64, 128, 256]
+    assert config["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert config["std"] == pytest.approx([0.229, 0.224, 0.225])
+    assert config["sampling"]["method"] == "uniform"
+    assert config["test_views"]["temporal_views"] == 2 and config["test_views"]["spatial_crops"] == 3
+    assert config["weights"] == "model"
+    card = (exported / CARD_FILE).read_text()
+    assert "2 temporal x 3 spatial" in card and "from_pretrained" in card and "upload_folder" in card
+
+
+def test_from_pretrained_folder_gives_the_checkpoint_model(saved, exported) -> None:
+    checkpoint, state, video = saved
+    from_folder = videovit.from_pretrained(exported)
+    from_checkpoint = videovit.from_pretrained(checkpoint)
+    assert not from_folder.model.training and from_folder.class_names == CLASSES
+    restored = from_folder.model.state_dict()
+    assert restored.keys() == state.keys() and all(torch.equal(restored[k], state[k]) for k in state)
+    assert from_folder.cfg.dump() == from_checkpoint.cfg.dump()
+    assert torch.equal(video_probabilities(from_folder.model, from_folder.cfg, video),
+                       video_probabilities(from_checkpoint.model, from_checkpoint.cfg, video))
+
+
+def test_an_exported_folder_reads_as_a_checkpoint_and_takes_overrides(exported) -> None:
+    read = read_checkpoint(exported)
+    assert read["class_names"] == CLASSES and "head.weight" in read["model"] and "regionvit_ti" in read["config"]
+    loaded = videovit.from_pretrained(exported, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
+    assert loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1 and loaded.cfg.MODEL.NAME == "regionvit_ti"
+
+
+def test_export_ema_writes_the_ema_weights_and_the_run_metrics(tmp_path) -> None:
+    checkpoint, state = save_checkpoint(tmp_path / "run", "regionvit", ema=True)
+    assert _export_main([str(checkpoint), str(tmp_path / "default")]) == 0  # the weights the test scores: EMA
+    assert json.loads((tmp_path / "default" / CONFIG_FILE).read_text())["weights"] == "model_ema"
+    metrics = {"top1": 87.5, "top5": 100.0, "mean_class_acc": 86.0, "videos_scored": 7, "videos_total": 8,
+               "split": "test"}
+    (checkpoint.parent.parent / "metrics.json").write_text(json.dumps(metrics))
+    try:
+        assert _export_main([str(checkpoint), str(tmp_path / "ema"), "--ema"]) == 0
+    finally:
+        (checkpoint.parent.parent / "metrics.json").unlink()
+    loaded = videovit.from_pretrained(tmp_path / "ema")
+    assert torch.equal(loaded.model.state_dict()["head.bias"], torch.linspace(1, -1, len(CLASSES)))
+    assert not torch.equal(loaded.model.state_dict()["head.bias"], state["head.bias"])
+    assert json.loads((tmp_path / "ema" / CONFIG_FILE).read_text())["weights"] == "model_ema"
+    card = (tmp_path / "ema" / CARD_FILE).read_text()
+    assert "87.50" in card and "7 of 8" in card and "EMA" in card
+
+
+def test_export_refuses_what_it_cannot_export(saved, tmp_path, capsys) -> None:
+    _, state, _ = saved
+    plain = tmp_path / "weights.pth"
+    torch.save(state, plain)
+    assert _export_main([str(plain), str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    no_ema, _ = save_checkpoint(tmp_path / "plain", "regionvit", ema=False)
+    assert _export_main([str(no_ema), str(tmp_path / "out"), "--ema"]) == 2
+    assert "holds no EMA weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        _export_main([str(tmp_path / "missing.pyth"), str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+
+
+def test_a_folder_whose_weights_do_not_fit_is_refused(exported, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = json.loads((exported / CONFIG_FILE).read_text())
+    (broken / CONFIG_FILE).write_text(json.dumps(config))
+    from safetensors.torch import save_file
+    save_file({"regional_embed.proj.weight": torch.zeros(3, 3, 2, 2), "head.weight": torch.zeros(3, 3)},
+              str(broken / WEIGHTS_FILE))
+    with pytest.raises(CheckpointError, match="does not cover the model"):
+        videovit.from_pretrained(broken)
+    (broken / CONFIG_FILE).write_text("{}")
+    with pytest.raises(CheckpointError, match="not written by tools/export.py"):
+        videovit.from_pretrained(broken)
+
+
+def test_every_registered_family_has_a_tiny_config_for_the_onnx_test() -> None:
+    """A new model family must add its row to TINY_FAMILIES, so that its ONNX export is tested."""
+    assert {family_of(name) for name in list_models()} <= set(TINY_FAMILIES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
+def test_onnx_export_matches_pytorch_with_a_dynamic_batch(family, tmp_path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
+    pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install -e '.[export]')")
+    cfg = tiny_config(tmp_path, family)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        model.head.bias.copy_(torch.linspace(-1, 1, len(CLASSES)))
+    shape = (3, cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
+    path = export_onnx(model, shape, tmp_path / "model.onnx")
+    check = check_onnx(path, model, shape, batch_sizes=(1, 3))   # exported with a batch of 2
+    assert check.max_abs_diff <= MAX_ABS_DIFF, check
+
+
+@pytest.mark.slow
+def test_export_onnx_cli_checks_the_file_before_reporting_success(saved, tmp_path, capsys) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
+    pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install -e '.[export]')")
+    assert _export_main([str(saved[0]), str(tmp_path / "onnx"), "--onnx"]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime matches PyTorch" in out and (tmp_path / "onnx" / ONNX_FILE).is_file()
+

@@ -1,0 +1,84 @@
+"""Predict the classes of unlabelled videos with a trained model, by the multi-view test protocol.
+
+    python tools/predict.py --checkpoint CHECKPOINT_OR_EXPORTED_FOLDER --list videos.txt --out predictions.csv
+    python tools/predict.py --checkpoint ... --folder videos/ --out predictions.csv [KEY VALUE ...]
+    torchrun --nproc_per_node 2 tools/predict.py --checkpoint ... --folder videos/ --out predictions.csv
+
+--list holds one video path per line (relative ones are joined to --prefix); --folder is searched
+recursively for video files. Writes one row per predicted video (top-k classes and probabilities)
+and OUT_failed.csv with the videos that could not be decoded; prints "predicted N of M videos".
+Views go through the model TEST.BATCH_SIZE at a time; under torchrun every process scores its share
+of the videos. MODEL.COMPILE True runs the model through torch.compile. See docs/deployment.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from videovit.config.cli import split_config_files
+from videovit.engine.distributed import barrier, init_distributed, shutdown_distributed
+from videovit.predict import predict_videos, videos_in_folder, videos_in_list, write_predictions
+from videovit import from_pretrained
+from videovit.utils.cli import USER_ERRORS, exit_status
+from videovit.utils.compile import compile_if_configured
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with user mistakes reported by argparse (status 2)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="videovit training checkpoint (.pyth) or a folder written by tools/export.py")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--list", type=Path, help="text file with one video path per line")
+    source.add_argument("--folder", type=Path, help="folder searched recursively for video files")
+    parser.add_argument("--prefix", type=Path, default=Path(""), help="folder the --list paths are relative to")
+    parser.add_argument("--out", required=True, type=Path, help="predictions CSV to write")
+    parser.add_argument("--top-k", type=int, default=5, help="classes per video in the CSV")
+    parser.add_argument("--cfg", nargs="+", default=[], metavar="FILE",
+                        help="config files to use instead of the config saved with the model")
+    parser.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. TEST.BATCH_SIZE 16")
+    args = parser.parse_args(argv)
+    if not (args.checkpoint.is_file() or args.checkpoint.is_dir()):
+        parser.error(f"--checkpoint {args.checkpoint} does not exist")
+    if args.top_k < 1:
+        parser.error(f"--top-k must be at least 1, got {args.top_k}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and predict; 2 on user errors, 1 when no video could be predicted."""
+    args = parse_args(argv)
+    cfg_files, trailing = split_config_files(args.cfg)
+    outcome = {"predicted": 0}
+
+    def predict() -> None:
+        paths = videos_in_list(args.list, args.prefix) if args.list is not None else videos_in_folder(args.folder)
+        loaded = from_pretrained(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
+        ctx = init_distributed(loaded.cfg.DEVICE, loaded.cfg.DIST_BACKEND)
+        try:
+            model = compile_if_configured(loaded.model.to(ctx.device), loaded.cfg)
+            predictions = predict_videos(model, loaded.cfg, paths, loaded.class_names, ctx)
+            outcome["predicted"] = predictions.num_predicted
+            if ctx.is_main:
+                failed_file = write_predictions(args.out, predictions, loaded.class_names, args.top_k)
+                for video, reason in sorted(predictions.scores.failed.items()):
+                    print(f"failed: {predictions.paths[video]}: {reason}", file=sys.stderr)
+                test = loaded.cfg.TEST
+                print(f"predicted {predictions.num_predicted} of {len(paths)} videos "
+                      f"({test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views, softmax "
+                      f"averaged, {ctx.world_size} process(es)); wrote {args.out}"
+                      + (f" and {failed_file}" if predictions.scores.failed else ""))
+            barrier()
+        finally:
+            shutdown_distributed()
+
+    status = exit_status(predict, USER_ERRORS + (ValueError,))
+    if status == 0 and outcome["predicted"] == 0:
+        print("error: no video could be predicted (see the failures above)", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
