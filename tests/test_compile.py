@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from saved_models import tiny_config
+from tiny_runs import LATEST, load_checkpoint, make_tiny_dataset, run_tiny
 
+from videovit.config import load_config
 from videovit.models import build_model
 from videovit.utils.compile import CompileWarning, compile_if_configured, compile_model, is_compiled
 
@@ -55,3 +57,17 @@ def test_compiled_and_eager_logits_agree(tmp_path) -> None:
     with torch.no_grad():
         compiled = model(clip)
     assert torch.allclose(compiled, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_training_and_testing_run_compiled_with_unchanged_checkpoints(tmp_path) -> None:
+    """MODEL.COMPILE True through the engine: the Trainer and the test compile the model, and the
+    checkpoint keeps the eager model's keys (it resumes and loads anywhere)."""
+    lists, videos = make_tiny_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)  # compiling must succeed here
+        metrics = run_tiny(lists, videos, tmp_path / "run", **{"MODEL.COMPILE": True, "TRAIN.EPOCHS": 1,
+                                                               "TRAIN.EVAL_PERIOD": 0})
+    assert metrics is not None and metrics["videos_scored"] == 3
+    saved = load_checkpoint(tmp_path / "run" / LATEST)["model"]
+    assert list(saved) == list(build_model(load_config([tmp_path / "run" / "config.yaml"])).state_dict())

@@ -15,8 +15,7 @@ from saved_models import CLASSES, TINY_FAMILIES, family_of, save_checkpoint, tin
 from videos import make_indexed_video
 
 import videovit
-from videovit.checkpoint import CheckpointError
-from videovit.checkpoint import read_checkpoint
+from videovit.checkpoint import CheckpointError, read_checkpoint
 from videovit.export import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
 from videovit.inference import video_probabilities
 from videovit.models import build_model, list_models

@@ -18,9 +18,9 @@ import math
 import sys
 from pathlib import Path
 
+from videovit import from_pretrained
 from videovit.config.cli import split_config_files
 from videovit.inference import InferenceModel, predict_video
-from videovit import from_pretrained
 from videovit.utils.annotate import OUTPUT_SUFFIXES, write_annotated_video
 from videovit.utils.cli import exit_status
 from videovit.utils.compile import compile_if_configured

@@ -16,10 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from videovit import from_pretrained
 from videovit.config.cli import split_config_files
 from videovit.engine.distributed import barrier, init_distributed, shutdown_distributed
 from videovit.predict import predict_videos, videos_in_folder, videos_in_list, write_predictions
-from videovit import from_pretrained
 from videovit.utils.cli import USER_ERRORS, exit_status
 from videovit.utils.compile import compile_if_configured
 

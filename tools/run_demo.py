@@ -83,7 +83,7 @@ def demo_arguments(argv: list[str] | None) -> argparse.Namespace:
         args.cfg = [str(DEMO_CONFIG)]
         if overrides and "OUTPUT_DIR" not in overrides[0::2]:
             base = load_config([DEMO_CONFIG]).OUTPUT_DIR
-            name = "_".join(f"{key}={value}" for key, value in zip(overrides[0::2], overrides[1::2]))
+            name = "_".join(f"{key}={value}" for key, value in zip(overrides[0::2], overrides[1::2], strict=True))
             args.opts = list(args.opts) + ["OUTPUT_DIR", str(Path(base) / name.replace("/", "-"))]
     return args
 

@@ -93,7 +93,7 @@ def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names:
         raise ValueError(f"the model scores {probs.numel()} classes but {len(class_names)} class names were "
                          "given; pass the class names the model was trained with")
     top = torch.topk(probs, min(top_k, probs.numel()))
-    return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
 
 __all__ = ["InferenceModel", "load_for_inference", "predict_video", "video_views",

@@ -223,8 +223,8 @@ def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScor
     with (output_dir / FAILED_FILE).open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(["video_index", "path", "reason"])
-        for video, reason in sorted(scores.failed.items()):
-            writer.writerow([video, videos.paths[video], reason])
+        for index, reason in sorted(scores.failed.items()):
+            writer.writerow([index, videos.paths[index], reason])
     np.save(output_dir / PROBABILITIES_FILE, scores.probs)
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 

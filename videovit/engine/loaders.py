@@ -117,9 +117,10 @@ def start_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:
         loader.sampler.skip = 0
         if not 0 <= skip_batches <= len(loader):
             raise ValueError(f"cannot skip {skip_batches} batches of an epoch of {len(loader)}")
-        loader.sampler.skip = skip_batches * loader.batch_size
+        loader.sampler.skip = skip_batches * (loader.batch_size or 1)
         loader.generator.manual_seed(loader.sampler.seed + epoch)
-    loader.dataset.set_epoch(epoch)
+    if isinstance(loader.dataset, VideoDataset):
+        loader.dataset.set_epoch(epoch)
 
 
 __all__ = ["DataSetupError", "EpochSampler", "ShardSampler", "eval_loader", "load_split", "load_splits",

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from torch import nn
 from yacs.config import CfgNode
 
 from videovit.checkpoint import load_pretrained
 from videovit.engine.checkpoint_files import CheckpointManager
+from videovit.models import VideoBackbone
 
 # Keys that plan the learning rate over the run; a resumed run keeps its checkpoint's plan.
 SCHEDULE_KEYS = ("TRAIN.EPOCHS", "SOLVER.BASE_LR", "SOLVER.BASE_BATCH_SIZE", "SOLVER.LR_SCALING", "SOLVER.MIN_LR",
@@ -34,7 +34,7 @@ def find_resume_checkpoint(cfg: CfgNode, manager: CheckpointManager,
     return None if found is None else (str(found[0]), found[1])
 
 
-def load_initial_weights(cfg: CfgNode, model: nn.Module, resuming_from: str | None,
+def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str | None,
                          log: logging.Logger) -> None:
     """Finetune from TRAIN.CHECKPOINT_FILE_PATH unless the run resumes (then say it is ignored)."""
     initial = cfg.TRAIN.CHECKPOINT_FILE_PATH

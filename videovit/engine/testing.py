@@ -25,6 +25,7 @@ from videovit.engine.evaluate import (
 from videovit.engine.loaders import eval_loader
 from videovit.engine.precision import autocast_factory
 from videovit.engine.run_log import StatsWriter
+from videovit.utils.compile import compile_if_configured
 
 
 def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
@@ -52,6 +53,7 @@ def test(cfg: CfgNode, model: nn.Module, dataset: VideoDataset, ctx: DistContext
     """Multi-view test of ``model`` on the test split ``dataset`` (``load_splits(cfg)["test"]``); returns
     metrics."""
     model.to(ctx.device)
+    compile_if_configured(model, cfg)
     num_classes = len(dataset.class_names)
     log.info(f"multi-view test on {dataset.num_videos} videos of {dataset.list_file}: "
              f"{cfg.TEST.NUM_TEMPORAL_VIEWS} temporal x {cfg.TEST.NUM_SPATIAL_CROPS} spatial views each; "

@@ -44,6 +44,7 @@ from videovit.engine.resume import find_resume_checkpoint, load_initial_weights,
 from videovit.engine.run_log import ProgressMeter, StatsWriter, format_duration
 from videovit.engine.schedule import build_scheduler, current_lr
 from videovit.models import build_model
+from videovit.utils.compile import compile_if_configured
 
 CHECKPOINT_FORMAT = 2  # 1 (no "format" key): per-rank global RNG states, no epoch sums
 SHOWN_PATHS = 16
@@ -135,6 +136,7 @@ class Trainer:
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, ctx.world_size)
         self.scaler = build_grad_scaler(cfg, ctx.device)
         self.ema = ModelEmaV3(self.module, decay=cfg.MODEL_EMA.DECAY) if cfg.MODEL_EMA.ENABLE else None
+        compile_if_configured(self.module, cfg)  # after the EMA copy, which stays eager
         self.mixup = build_mixup(cfg)
         self.autocast = autocast_factory(cfg, ctx.device)
         self.criterion = SoftTargetCrossEntropy()

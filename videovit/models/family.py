@@ -82,8 +82,8 @@ class VideoBackbone(nn.Module, metaclass=ABCMeta):
             return x[:, :, None]
         if x.dim() != 5 or (self.temporal and x.shape[2] != self.num_frames):
             raise ValueError(f"expected clips of shape (B, 3, {self.num_frames}, H, W) for this "
-                             f"{self.num_frames}-frame model, got {tuple(x.shape)}; build the model with num_frames={_frames_of(x)} (the "
-                             "time embedding is resized when weights are loaded)")
+                             f"{self.num_frames}-frame model, got {tuple(x.shape)}; build the model with "
+                             f"num_frames={_frames_of(x)} (the time embedding is resized when weights are loaded)")
         return x
 
     @abstractmethod

@@ -23,12 +23,26 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
-                                    new_classifier)
+from videovit.models.family import (
+    ArchConfig,
+    CheckpointLayout,
+    ConfigKey,
+    ModelFamily,
+    VideoBackbone,
+    as_tuple,
+    new_classifier,
+)
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask, attention_dtype
 from videovit.models.registry import register_family
-from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_grouped, fold_frames,
-                                      inflate_from_host, resize_time_embedding, uses_temporal_layers)
+from videovit.models.temporal import (
+    TemporalBlock,
+    TimeEmbedding,
+    drop_path_grouped,
+    fold_frames,
+    inflate_from_host,
+    resize_time_embedding,
+    uses_temporal_layers,
+)
 
 STEMS = ("3conv", "1conv")
 LOCAL_STRIDE = 4

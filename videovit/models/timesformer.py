@@ -23,8 +23,16 @@ from timm.layers import Mlp
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
-                                    crop_size_unless_set, new_classifier)
+from videovit.models.family import (
+    ArchConfig,
+    CheckpointLayout,
+    ConfigKey,
+    ModelFamily,
+    VideoBackbone,
+    as_tuple,
+    crop_size_unless_set,
+    new_classifier,
+)
 from videovit.models.layers import Attention
 from videovit.models.registry import register_family
 from videovit.models.temporal import drop_path_grouped, fold_frames, resize_time_embedding, uses_temporal_layers

@@ -24,11 +24,25 @@ from timm.models.volo import ClassBlock, Downsample, Outlooker, PatchEmbed, Tran
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from videovit.models.family import (ArchConfig, CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone, as_tuple,
-                                    crop_size_unless_set, new_classifier)
+from videovit.models.family import (
+    ArchConfig,
+    CheckpointLayout,
+    ConfigKey,
+    ModelFamily,
+    VideoBackbone,
+    as_tuple,
+    crop_size_unless_set,
+    new_classifier,
+)
 from videovit.models.registry import register_family
-from videovit.models.temporal import (TemporalBlock, TimeEmbedding, drop_path_per_clip, fold_frames,
-                                      inflate_from_host, resize_time_embedding)
+from videovit.models.temporal import (
+    TemporalBlock,
+    TimeEmbedding,
+    drop_path_per_clip,
+    fold_frames,
+    inflate_from_host,
+    resize_time_embedding,
+)
 
 PATCH_SIZE = 8  # stem stride: a 224 image becomes a 28x28 token map
 POOLING_SCALE = 2  # the downsample after the outlookers: 28x28 -> 14x14

@@ -33,12 +33,13 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -470,5 +471,5 @@ def with_amp(cfg: CfgNode, amp: str | None) -> CfgNode:
 __all__ = ["ATTENTION_FORMS", "AttentionCost", "AttentionMeasurement", "AttentionShape", "BenchmarkSettings", "MODES",
            "ModelMeasurement", "PeakMemory", "Timing", "attention_table", "benchmark_model", "compare_attention",
            "describe_settings", "format_table", "global_attention", "input_shape", "measure_attention", "measure_model",
-           "memory_measure", "model_table", "r2l_attention", "release_free_memory", "reset_peak_rss", "run_in_fresh_process",
-           "time_iterations", "with_amp"]
+           "memory_measure", "model_table", "r2l_attention", "release_free_memory", "reset_peak_rss",
+           "run_in_fresh_process", "time_iterations", "with_amp"]

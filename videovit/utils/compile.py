@@ -35,8 +35,9 @@ def compile_model(model: nn.Module, example: torch.Tensor | None = None, **optio
 
 
 def compile_if_configured(model: nn.Module, cfg) -> nn.Module:
-    """``compile_model`` on one test-sized clip when ``cfg.MODEL.COMPILE`` is set; ``model`` as it is otherwise."""
-    if not cfg.MODEL.COMPILE:
+    """``compile_model`` on one test-sized clip when ``cfg.MODEL.COMPILE`` is set and ``model`` is not compiled
+    yet; ``model`` as it is otherwise (training and testing both call it)."""
+    if not cfg.MODEL.COMPILE or is_compiled(model):
         return model
     data = cfg.DATA
     device = next(model.parameters()).device

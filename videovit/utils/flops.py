@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from math import prod
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -102,7 +103,7 @@ def per_module_table(model: nn.Module, flops: FlopCount, max_depth: int) -> str:
                      f"{flops.module(name) / 1e9:.3f}", f"{flops.module(name, False) / 1e9:.3f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(row[0].ljust(widths[0]) + "".join(cell.rjust(w + 2) for cell, w in
-                                                        zip(row[1:], widths[1:])) for row in rows)
+                                                        zip(row[1:], widths[1:], strict=True)) for row in rows)
 
 
 def model_summary(cfg: CfgNode, per_module_depth: int | None = None) -> str:
