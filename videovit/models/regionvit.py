@@ -1,15 +1,15 @@
 """RegionViT (regional-to-local attention) as an image and a divided space-time video backbone.
 
-MODELS.md section 2. Two tokenisations of each frame feed four stages of R2L blocks: coarse
+docs/models.md, "RegionViT". Two tokenisations of each frame feed four stages of R2L blocks: coarse
 *regional* tokens (one per 4M x 4M patch) and fine *local* tokens (stride 4) grouped into M x M
 windows, one window per regional token. Each R2L block lets the regional tokens of a frame attend
 to each other (RSA), then every window ``[regional, locals]`` attend within itself (LSA, same
 attention weights, relative position bias on local pairs), then applies an MLP.
 
 The video model folds the T frames of a clip into the batch and runs a ``TemporalBlock`` before
-every R2L block, with one set of weights for the regional and the local tokens (MODELS.md 2.3).
+every R2L block, with one set of weights for the regional and the local tokens (docs/models.md).
 Official IBM checkpoints load through ``checkpoint_filter_fn`` and reproduce the official outputs,
-including the quirks listed in MODELS.md 2.2.
+including the official quirks listed in docs/models.md.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class RegionViTConfig(ArchConfig):
     drop_rate: float = 0.0                              # dropout before the classifier
     act_checkpoint: bool = False                        # recompute each block in the backward pass
     temporal: bool | None = None                        # None: temporal layers iff num_frames > 1
-    time_embed_init_std: float = 0.0                    # 0: zero time embedding (MODELS.md)
+    time_embed_init_std: float = 0.0                    # 0: zero time embedding (docs/models.md)
 
     def __post_init__(self) -> None:
         as_tuple(self, "embed_dims", "depths", "num_heads")

@@ -1,4 +1,4 @@
-"""Divided space-time pieces shared by the video backbones (docs/models.md, "The temporal layer").
+"""Divided space-time pieces shared by the video backbones (docs/models.md, "The video design").
 
 Frames are folded into the batch for all 2-D work, so tokens arrive as ``(B*T, *sites, C)``.
 The temporal sub-block regroups them into one sequence over time per spatial site, attends over
