@@ -31,12 +31,20 @@ class UnknownOptionError(TypeError, ValueError):
 class ArchConfig:
     """Base of every family's architecture dataclass: the fields are ``create_model``'s overrides.
 
-    Subclasses validate their fields in ``__post_init__`` and raise ``ValueError`` naming the field.
+    The switches below are every family's (``build_model`` always passes them); subclasses add their
+    architecture fields and validate them in ``__post_init__``, raising ``ValueError`` naming the field.
     """
+
+    drop_path_rate: float = 0.0          # stochastic depth at the last block, drawn once per clip
+    drop_rate: float = 0.0               # dropout before the classifier
+    act_checkpoint: bool = False         # recompute each block in the backward pass
+    temporal: bool | None = None         # None: temporal layers iff num_frames > 1; False: frame-averaged
+    time_embed_init_std: float = 0.0     # 0: zero time embedding, so an inflated image model keeps its function
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ArchConfig:
         """A copy with ``overrides`` applied; an unknown name raises a ValueError listing the valid ones."""
-        valid = [f.name for f in dataclasses.fields(self)]
+        shared = [f.name for f in dataclasses.fields(ArchConfig)]
+        valid = [f.name for f in dataclasses.fields(self) if f.name not in shared] + shared
         unknown = sorted(set(overrides) - set(valid))
         if unknown:
             raise UnknownOptionError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; valid options "

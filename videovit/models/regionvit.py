@@ -64,11 +64,6 @@ class RegionViTConfig(ArchConfig):
     stem: str = "3conv"                                 # local tokenizer, "3conv" or "1conv"
     peg: bool = False                                   # depthwise-conv position encoding per stage
     exact_padding_mask: bool = False                    # False: the official padding-mask quirk
-    drop_path_rate: float = 0.0                         # stochastic depth at the last block
-    drop_rate: float = 0.0                              # dropout before the classifier
-    act_checkpoint: bool = False                        # recompute each block in the backward pass
-    temporal: bool | None = None                        # None: temporal layers iff num_frames > 1
-    time_embed_init_std: float = 0.0                    # 0: zero time embedding (docs/models.md)
 
     def __post_init__(self) -> None:
         as_tuple(self, "embed_dims", "depths", "num_heads")

@@ -63,11 +63,6 @@ class TimeSformerConfig(ArchConfig):
     img_size: int = 224                      # side of the square frames the model is built for
     mlp_ratio: float = 4.0                   # MLP hidden width / token width
     qkv_bias: bool = True
-    drop_path_rate: float = 0.0              # stochastic depth at the last block (per clip)
-    drop_rate: float = 0.0                   # dropout before the classifier
-    act_checkpoint: bool = False             # recompute each block in the backward pass
-    temporal: bool | None = None             # None: divided space-time iff num_frames > 1
-    time_embed_init_std: float = 0.0         # 0: zero time embedding, so inflation keeps the function
 
     def __post_init__(self) -> None:
         as_tuple(self, "embed_dims", "depths", "num_heads")

@@ -42,6 +42,7 @@ from videovit.models.temporal import (
     fold_frames,
     inflate_from_host,
     resize_time_embedding,
+    uses_temporal_layers,
 )
 
 PATCH_SIZE = 8  # stem stride: a 224 image becomes a 28x28 token map
@@ -63,11 +64,6 @@ class VoloConfig(ArchConfig):
     mlp_ratio: float = 3.0
     stem_hidden_dim: int = 64                            # width of the 3-conv stem
     img_size: int = 224                                  # input side the position embedding is built for
-    drop_path_rate: float = 0.0                          # stochastic depth at the last transformer block
-    drop_rate: float = 0.0                               # dropout before the classifiers
-    act_checkpoint: bool = False                         # recompute each block in the backward pass
-    temporal: bool | None = None                         # None: temporal layers iff num_frames > 1
-    time_embed_init_std: float = 0.0                     # 0: zero time embeddings (docs/models.md)
 
     def __post_init__(self) -> None:
         as_tuple(self, "depths", "embed_dims", "num_heads")
@@ -149,12 +145,10 @@ class VideoVOLO(VideoBackbone):
 
     def __init__(self, config: VoloConfig, num_frames: int = 8, num_classes: int = 400) -> None:
         super().__init__()
-        if num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         self.config = config
         self.num_frames = num_frames
         self.num_classes = num_classes
-        self.temporal = num_frames > 1 if config.temporal is None else bool(config.temporal)
+        self.temporal = uses_temporal_layers(config.temporal, num_frames)
         self.act_checkpoint = config.act_checkpoint
         depths, embed_dims, num_heads, mlp_ratio = config.depths, config.embed_dims, config.num_heads, config.mlp_ratio
         width = self.num_features = embed_dims[-1]
