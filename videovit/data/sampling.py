@@ -1,4 +1,4 @@
-"""Which frames of a video make a clip (DATA.md section 3). Pure functions returning frame indices.
+"""Which frames of a video make a clip (docs/data.md, "Sampling and views"). Pure functions returning frame indices.
 
 - ``uniform`` (TSN / the RegionViT protocol): the video is cut into T equal segments (real-valued
   length ``n / T``). Training takes a random frame in each segment; test view k of N takes the

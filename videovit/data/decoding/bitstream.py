@@ -2,7 +2,7 @@
 
 Containers flag "keyframes" that are not always clean restart points: an H.264 open-GOP I-frame or
 a recovery-point frame is flagged like an IDR, yet frames after it may reference frames before it,
-and every seek-based reader then returns wrong pixels silently (DATA.md section 5). Only an IDR
+and every seek-based reader then returns wrong pixels silently (docs/data.md, "Decoding"). Only an IDR
 access unit empties the H.264 reference buffers, and every frame decoded after it is also displayed
 after it, so IDR packets are the only H.264 keyframes this package seeks to. A VP9 key frame
 resets every reference buffer by specification; it is recognised from its uncompressed header.

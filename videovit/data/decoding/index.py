@@ -1,6 +1,6 @@
 """One demux pass (no decoding) over a video stream: a trustworthy frame count and a seek map.
 
-Header frame counts can be wrong or missing (DATA.md section 5), so frames are counted from the
+Header frame counts can be wrong or missing (docs/data.md, "Decoding"), so frames are counted from the
 demuxed packets, one frame per packet, skipping empty packets, packets the container marks for
 discarding (frames an MP4 edit list cuts off) and packets it marks corrupt (the cut-off last packet
 of a truncated MP4 or AVI). Where the header declares a count too, the smaller
@@ -23,7 +23,7 @@ import av
 from videovit.data.decoding.bitstream import h264_nal_length_size, is_h264_idr, is_vp9_key_frame
 from videovit.data.decoding.errors import DecodeError, check_video_file
 
-LARGE_FRAME_PIXELS = 1280 * 720  # from 720p up, multi-threaded decoding pays (DATA.md section 5)
+LARGE_FRAME_PIXELS = 1280 * 720  # from 720p up, multi-threaded decoding pays (docs/data.md, "Decoding")
 
 
 @dataclass(frozen=True)
