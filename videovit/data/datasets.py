@@ -1,4 +1,4 @@
-"""Map-style video datasets on the list files, with explicit handling of broken videos (docs/data.md, "Broken videos").
+"""Map-style video datasets on the list files, with explicit handling of broken videos (docs/data.md).
 
 A sample is a dict: ``clip`` (float ``(C, T, H, W)``, or None for a failed test view), ``label``,
 ``video_index`` (line of the list), ``view_index`` (``temporal_view * num_crops + crop``; 0 outside

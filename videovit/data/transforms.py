@@ -1,4 +1,4 @@
-"""Spatial pipeline for clips (docs/data.md, "Sampling and views"): uint8 frames in, normalised ``(C, T, H, W)`` out.
+"""Spatial pipeline for clips (docs/data.md): uint8 frames in, normalised ``(C, T, H, W)`` out.
 
 Frames stay uint8 ``(T, 3, H, W)`` through resizing (antialiased), cropping, flipping and
 RandAugment; they become float only for normalisation and random erasing. Geometry uses
