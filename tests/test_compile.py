@@ -60,14 +60,24 @@ def test_compiled_and_eager_logits_agree(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_training_and_testing_run_compiled_with_unchanged_checkpoints(tmp_path) -> None:
-    """MODEL.COMPILE True through the engine: the Trainer and the test compile the model, and the
-    checkpoint keeps the eager model's keys (it resumes and loads anywhere)."""
+def test_training_and_testing_run_compiled_with_unchanged_checkpoints(tmp_path, monkeypatch) -> None:
+    """MODEL.COMPILE True through the engine: the Trainer and the test compile the model (Dynamo's graph
+    capture with the aot_eager backend here, as inductor's code generation takes minutes on a CPU), and the
+    checkpoint keeps the eager model's keys, so it resumes and loads anywhere."""
+    compiled: list[str] = []
+    real_compile = torch.compile
+
+    def recording_compile(model, **options):
+        compiled.append(type(model).__name__)
+        return real_compile(model, **{**options, "backend": "aot_eager"})
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
     lists, videos = make_tiny_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1})
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompileWarning)  # compiling must succeed here
         metrics = run_tiny(lists, videos, tmp_path / "run", **{"MODEL.COMPILE": True, "TRAIN.EPOCHS": 1,
                                                                "TRAIN.EVAL_PERIOD": 0})
+    assert compiled, "the engine never compiled the model"
     assert metrics is not None and metrics["videos_scored"] == 3
     saved = load_checkpoint(tmp_path / "run" / LATEST)["model"]
     assert list(saved) == list(build_model(load_config([tmp_path / "run" / "config.yaml"])).state_dict())
