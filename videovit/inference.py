@@ -70,19 +70,21 @@ def video_views(cfg: CfgNode, path: str | Path) -> torch.Tensor:
 
 
 @torch.no_grad()
-def video_probabilities(model: nn.Module, cfg: CfgNode, path: str | Path) -> torch.Tensor:
-    """Class probabilities ``(K,)`` of the video: softmax of each test view, averaged over the views.
-
-    Views go through the model TEST.BATCH_SIZE at a time.
-    """
+def views_probabilities(model: nn.Module, cfg: CfgNode, views: torch.Tensor) -> torch.Tensor:
+    """Softmax probabilities of ``views`` ``(V, C, T, H, W)``, TEST.BATCH_SIZE at a time, averaged: ``(K,)``."""
     device = next(model.parameters()).device
-    model.eval()
     probs = []
-    for views in video_views(cfg, path).split(cfg.TEST.BATCH_SIZE):
+    for batch in views.split(cfg.TEST.BATCH_SIZE):
         with autocast_factory(cfg, device)():
-            logits = model(views.to(device))
+            logits = model(batch.to(device))
         probs.append(F.softmax(logits.float(), dim=1))
     return torch.cat(probs).mean(dim=0).cpu()
+
+
+def video_probabilities(model: nn.Module, cfg: CfgNode, path: str | Path) -> torch.Tensor:
+    """Class probabilities ``(K,)`` of the video: softmax of each test view, averaged over the views."""
+    model.eval()
+    return views_probabilities(model, cfg, video_views(cfg, path))
 
 
 def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names: Sequence[str],
@@ -96,5 +98,5 @@ def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names:
     return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
 
-__all__ = ["InferenceModel", "load_for_inference", "predict_video", "video_views",
+__all__ = ["InferenceModel", "views_probabilities", "load_for_inference", "predict_video", "video_views",
            "video_probabilities"]

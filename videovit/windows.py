@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from yacs.config import CfgNode
 
 from videovit.data.decoding.stream import FrameTimes, frame_times, stream_frames
 from videovit.data.sampling import sample_indices
 from videovit.data.transforms import build_view_transform
-from videovit.engine.precision import autocast_factory
+from videovit.inference import views_probabilities
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,6 @@ def window_frame_indices(cfg: CfgNode, window: Window, fps: float) -> list[list[
 
 
 @torch.no_grad()
-def views_probabilities(model: nn.Module, cfg: CfgNode, views: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities of ``views`` (V, C, T, H, W), TEST.BATCH_SIZE at a time, averaged: ``(K,)``."""
-    device = next(model.parameters()).device
-    probs = []
-    for batch in views.split(cfg.TEST.BATCH_SIZE):
-        with autocast_factory(cfg, device)():
-            logits = model(batch.to(device))
-        probs.append(F.softmax(logits.float(), dim=1))
-    return torch.cat(probs).mean(dim=0).cpu().numpy()
-
-
 def predict_windows(model: nn.Module, cfg: CfgNode, path: str | Path, window: float, stride: float,
                     progress: Callable[[int, int], None] | None = None) -> list[WindowScore]:
     """Probabilities of every window of the video at ``path``; ``progress(done, total)`` after each."""
@@ -108,7 +96,7 @@ def predict_windows(model: nn.Module, cfg: CfgNode, path: str | Path, window: fl
             current = len(scores)
             views = [transform(np.stack([kept[i] for i in indices]), crop)
                      for indices in wanted[current] for crop in range(cfg.TEST.NUM_SPATIAL_CROPS)]
-            scores.append(WindowScore(windows[current], views_probabilities(model, cfg, torch.stack(views))))
+            scores.append(WindowScore(windows[current], views_probabilities(model, cfg, torch.stack(views)).numpy()))
             _forget_frames_before(kept, wanted[current + 1:])
             if progress is not None:
                 progress(len(scores), len(windows))
@@ -185,4 +173,4 @@ def _clock(seconds: float) -> str:
 
 
 __all__ = ["ProgressBar", "Window", "WindowScore", "caption_at", "plan_windows", "predict_windows",
-           "top_classes", "window_frame_indices", "views_probabilities", "write_windows_csv"]
+           "top_classes", "window_frame_indices", "write_windows_csv"]
