@@ -217,6 +217,7 @@ class Trainer:
             every = cfg.TRAIN.CHECKPOINT_EVERY_STEPS
             if every and position.global_step % every == 0 and position.epoch_step < self.steps_per_epoch:
                 self.save()
+        del batches  # the loader's workers end with their iterator, before the summary and validation
         self._finish_epoch()
 
     def _finish_epoch(self) -> None:
