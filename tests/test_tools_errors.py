@@ -22,25 +22,25 @@ MISSING_INPUT: dict[str, list[str]] = {
     "build_data_lists.py": ["k400", "--annotations", "{missing}", "--videos", "{missing}/videos", "--out",
                             "{missing}/lists"],
     "check_videos.py": ["--list", "{missing}/train.csv"],
+    "benchmark_deploy.py": ["onnx", "--models", "{missing}"],
     "demo.py": ["--checkpoint", "{missing}/checkpoint_latest.pyth", "--video", "{missing}/clip.mp4"],
+    "export.py": ["{missing}/checkpoint_latest.pyth", "{missing}/exported"],
     "make_synthetic_data.py": ["--root", "{file}/synthetic", "--train-per-class", "1", "--workers", "1"],
     "model_info.py": ["--cfg", "{missing}/model.yaml"],
     "model_table.py": ["{missing}/model.yaml"],
     "plot.py": ["curves", "--stats", "{missing}/stats.jsonl", "--out", "{missing}/curves.png"],
+    "predict.py": ["--checkpoint", "{missing}/checkpoint_latest.pyth", "--list", "{missing}/videos.txt", "--out",
+                   "{missing}/predictions.csv"],
+    "prepare_videos.py": ["--src", "{missing}/videos", "--out", "{missing}/prepared"],
     "run_demo.py": ["--cfg", "{missing}/demo.yaml"],
     "run_net.py": ["--cfg", "{missing}/run.yaml"],
 }
-# The data tools are moved onto the shared helper on another branch; until it is merged they still
-# answer with a traceback. Remove a name here once its tool passes.
-ON_ANOTHER_BRANCH = {"benchmark_data.py", "check_videos.py", "make_synthetic_data.py"}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tool", TOOLS)
-def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Path, request) -> None:
+def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Path) -> None:
     assert tool in MISSING_INPUT, f"tools/{tool} has no missing-input case: add one to MISSING_INPUT"
-    if tool in ON_ANOTHER_BRANCH:
-        request.applymarker(pytest.mark.xfail(reason="data tool: moved onto exit_status on the data branch"))
     (tmp_path / "plain.txt").write_text("not a folder\n")
     args = [arg.format(missing=tmp_path / "missing", file=tmp_path / "plain.txt") for arg in MISSING_INPUT[tool]]
     done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *args], cwd=tmp_path,

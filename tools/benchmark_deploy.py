@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from videovit.models import create_model
+from videovit.models import create_model, family_of
 from videovit.onnx_export import INPUT_NAME, OUTPUT_NAME, check_onnx, export_onnx, onnx_session
+from videovit.utils.cli import USER_ERRORS, exit_status
 from videovit.utils.compile import compile_model, is_compiled
 
 
@@ -70,8 +72,8 @@ def benchmark_compile(name: str, frames: int, size: int, repeats: int) -> None:
           f"{diff:.1e} | {is_compiled(model)} |", flush=True)
 
 
-def main() -> None:
-    """Parse the command line and print a markdown table."""
+def main() -> int:
+    """Parse the command line and print a markdown table; 2 for an unknown model name."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("onnx", "compile"))
     parser.add_argument("--models", nargs="+", default=["regionvit_s", "volo_d1"])
@@ -80,6 +82,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = parser.parse_args()
+    return exit_status(lambda: run(args), USER_ERRORS + (ValueError,))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Measure every model of ``args.models``; an unknown name raises ValueError before any work."""
+    for name in args.models:
+        family_of(name)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch 1, median of {args.repeats}")
     if args.what == "onnx":
@@ -95,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ema", action="store_true", help="export the EMA weights instead of the plain ones")
     parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (>= 17, default {ONNX_OPSET})")
     args = parser.parse_args(argv)
-    if not args.checkpoint.is_file():
-        parser.error(f"checkpoint {args.checkpoint} does not exist")
     if args.opset < 17:
         parser.error(f"--opset must be 17 or newer, got {args.opset}")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         parser.error(f"{args.out_dir} exists and is not a folder")
 
     def export() -> None:
+        if not args.checkpoint.exists():
+            raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
         loaded = export_model(args.checkpoint, args.out_dir, use_ema=args.ema)
         if args.onnx:
             cfg = loaded.cfg

@@ -4,7 +4,10 @@ See videovit/data/synthetic.py for the classes, the layout and the options (`--h
 """
 from __future__ import annotations
 
+import sys
+
 from videovit.data.synthetic import main
+from videovit.utils.cli import exit_status
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

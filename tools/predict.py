@@ -39,8 +39,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="config files to use instead of the config saved with the model")
     parser.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. TEST.BATCH_SIZE 16")
     args = parser.parse_args(argv)
-    if not (args.checkpoint.is_file() or args.checkpoint.is_dir()):
-        parser.error(f"--checkpoint {args.checkpoint} does not exist")
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")
     return args
@@ -53,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     outcome = {"predicted": 0}
 
     def predict() -> None:
+        if not args.checkpoint.exists():
+            raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
         paths = videos_in_list(args.list, args.prefix) if args.list is not None else videos_in_folder(args.folder)
         loaded = from_pretrained(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
         ctx = init_distributed(loaded.cfg.DEVICE, loaded.cfg.DIST_BACKEND)

@@ -11,7 +11,8 @@ from videovit.data.lists import ListFileError
 
 # Mistakes in what the user gave (config, lists, checkpoint, video), as opposed to bugs.
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, CheckpointError, DecodeError,
-                                            FileNotFoundError, ListFileError, BackendChoiceError)
+                                            FileNotFoundError, NotADirectoryError, ListFileError,
+                                            BackendChoiceError)
 
 
 def line_buffered_console() -> None:
