@@ -33,11 +33,12 @@ DEFAULT_ATTENTION_SIZES = (56, 112, 224, 320)
 
 
 def attention_shape(model) -> AttentionShape:
-    """First-stage width, heads and window of a RegionViT model; RegionViT-Ti's for other families."""
-    if getattr(model, "family", None) != "regionvit":
+    """First-stage width, heads and window of a model made of R2L layers (its architecture has a
+    ``window_size``); the default shape (RegionViT-Ti's first stage) for any other model."""
+    arch = getattr(model, "config", None)
+    if not hasattr(arch, "window_size"):
         return AttentionShape()
-    config = model.config
-    return AttentionShape(config.embed_dims[0], config.num_heads[0], config.window_size)
+    return AttentionShape(arch.embed_dims[0], arch.num_heads[0], arch.window_size)
 
 
 def run_benchmarks(args: argparse.Namespace) -> None:
