@@ -87,23 +87,28 @@ def use_ema_weights(cfg: CfgNode, contents: Any) -> bool:
     return bool(cfg.MODEL_EMA.ENABLE) and isinstance(contents, dict) and isinstance(contents.get("model_ema"), dict)
 
 
-def check_class_names(found: Sequence[str] | None, expected: Sequence[str], path: str | Path) -> None:
-    """Refuse a checkpoint trained on other classes (or another order) than ``expected``."""
+def check_class_names(found: Sequence[str] | None, expected: Sequence[str], source: str | Path) -> None:
+    """Refuse a checkpoint (named ``source`` in the message) trained on other classes, or another class
+    order, than ``expected``."""
     if found is not None and list(found) != list(expected):
-        raise CheckpointError(f"{path} was trained with other classes (or another class order) than the list's "
+        raise CheckpointError(f"{source} was trained with other classes (or another class order) than the list's "
                               f"classes.txt ({len(found)} vs {len(expected)} classes); scores would be meaningless: "
-                              "use the classes.txt the checkpoint was trained with")
+                              "use the same classes.txt as the training run")
 
 
 def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: Sequence[str] = (),
-                       trust: bool = False, log: Callable[[str], None] | None = None) -> TrainedModel:
+                       trust: bool = False, log: Callable[[str], None] | None = None,
+                       class_names: Sequence[str] | None = None) -> TrainedModel:
     """The model ``cfg`` describes, completed from the checkpoint's saved config, with its trained weights.
 
     Without ``cfg`` the saved config is used as it is, with ``overrides`` (``KEY VALUE`` pairs). ``path``
     is a videovit checkpoint or, with a config that describes the model, any checkpoint with a
-    classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file).
+    classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file). ``class_names``: the
+    classes the model must have been trained on (checked before anything is built).
     """
     contents = read_checkpoint(path, trust=trust)
+    if class_names is not None and is_videovit_checkpoint(contents):
+        check_class_names(contents.get("class_names"), class_names, path)
     if cfg is None:
         if not is_videovit_checkpoint(contents):
             raise CheckpointError(f"{path} is not a videovit training checkpoint and carries no config: give the "

@@ -20,12 +20,14 @@ import itertools
 import math
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from yacs.config import CfgNode
 
 from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views, worker_init_fn
+from videovit.data.lists import read_classes
 from videovit.engine.distributed import DistContext
 from videovit.engine.interrupts import HANDLED_SIGNALS
 
@@ -40,6 +42,15 @@ def load_split(cfg: CfgNode, split: str) -> VideoDataset:
         return build_dataset(cfg, split)
     except (ValueError, FileNotFoundError) as err:
         raise DataSetupError(f"cannot build the {split} dataset: {err}") from err
+
+
+def class_names(cfg: CfgNode) -> list[str]:
+    """The classes of DATA.PATH_TO_DATA_DIR's classes.txt, read before any dataset is built (a test-only
+    run checks its checkpoint against them before loading weights)."""
+    try:
+        return read_classes(Path(cfg.DATA.PATH_TO_DATA_DIR) / "classes.txt")
+    except (ValueError, FileNotFoundError) as err:
+        raise DataSetupError(f"cannot read the classes: {err}") from err
 
 
 def load_splits(cfg: CfgNode) -> dict[str, VideoDataset]:

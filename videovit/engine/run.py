@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, check_class_names
+from videovit.checkpoint import CheckpointError
 from videovit.config import ConfigError, save_config
 from videovit.data.decoding import DecodeError
 from videovit.engine.distributed import DistContext, init_distributed, shutdown_distributed
 from videovit.engine.interrupts import HANDLED_SIGNALS, InterruptGuard, RunInterrupted
-from videovit.engine.loaders import DataSetupError, load_splits
+from videovit.engine.loaders import DataSetupError, class_names, load_splits
 from videovit.engine.run_log import StatsWriter, log_failure, setup_logging
 from videovit.engine.testing import load_test_model, test
 from videovit.engine.trainer import NonFiniteLossError, Trainer
@@ -62,7 +62,8 @@ def run(cfg: CfgNode) -> dict | None:
             seed_everything(cfg.RNG_SEED + ctx.rank)
             configure_determinism(cfg.DETERMINISTIC)
             log.info(describe(ctx))
-            tested = load_test_model(cfg, log) if cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE else None
+            test_only = cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE
+            tested = load_test_model(cfg, log, class_names(cfg)) if test_only else None
             if tested is not None:
                 cfg = tested.cfg  # the model, classes and frame count the checkpoint was trained with, unless set
             if ctx.is_main:
@@ -71,7 +72,6 @@ def run(cfg: CfgNode) -> dict | None:
             stats = StatsWriter(cfg.OUTPUT_DIR, active=ctx.is_main, tensorboard=cfg.TENSORBOARD)
             splits = load_splits(cfg)
             if tested is not None:
-                check_class_names(tested.class_names, splits["test"].class_names, tested.source)
                 return test(cfg, tested.model, splits["test"], ctx, stats, log)
             trainer = Trainer(cfg, ctx, splits, stats, log)
             trained = trainer.fit()

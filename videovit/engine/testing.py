@@ -40,12 +40,13 @@ def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
     return str(found[0])
 
 
-def load_test_model(cfg: CfgNode, log: logging.Logger) -> TrainedModel:
+def load_test_model(cfg: CfgNode, log: logging.Logger, class_names: list[str] | None = None) -> TrainedModel:
     """A test-only run's model: the weights ``test_weights_path`` names, through the one
-    checkpoint-to-model path (``load_trained_model``). Its ``cfg`` is the run's config completed from
-    the checkpoint's (model, classes, frame count unless set); build the test data from it."""
+    checkpoint-to-model path (``load_trained_model``, which checks them against ``class_names``). Its
+    ``cfg`` is the run's config completed from the checkpoint's (model, classes, frame count unless set);
+    build the test data from it."""
     path = test_weights_path(cfg, log)
-    return load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info)
+    return load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info, class_names=class_names)
 
 
 def test(cfg: CfgNode, model: nn.Module, dataset: VideoDataset, ctx: DistContext, stats: StatsWriter,

@@ -443,7 +443,8 @@ class Trainer:
         """
         cfg = self.cfg
         try:
-            check_class_names(payload.get("class_names"), self.train_set.class_names, source)
+            check_class_names(payload.get("class_names"), self.train_set.class_names,
+                              f"{source}, the checkpoint to resume,")
         except CheckpointError as err:
             raise CheckpointError(f"{err}; to resume, use a new OUTPUT_DIR or restore the original lists") from err
         position = RunPosition(int(payload["epoch"]), int(payload["global_step"]), int(payload.get("epoch_step", 0)))
