@@ -109,7 +109,9 @@ def child_pids(pid: int) -> list[int]:
 
 class MemoryLog(logging.Handler):
     """Samples worker RSS in a thread; at each "epoch N done" log line records the main process's RSS,
-    the epoch's peak worker RSS and how many child processes are still alive."""
+    the epoch's peak worker RSS and how many child processes are still alive. Children that already
+    lived when the recording started (e.g. a compiler's worker pool left by an earlier test of the same
+    pytest process) are not the run's and are left out."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,24 +119,29 @@ class MemoryLog(logging.Handler):
         self.workers: list[int] = []
         self.alive_after: list[int] = []  # live child processes when each epoch ended
         self._peak = 0
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    def _run_children(self) -> list[int]:
+        return [child for child in child_pids(os.getpid()) if child not in self._before]
+
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
-            self._peak = max([self._peak] + [rss_bytes(child) for child in child_pids(os.getpid())])
+            self._peak = max([self._peak] + [rss_bytes(child) for child in self._run_children()])
 
     def emit(self, record: logging.LogRecord) -> None:
         if re.match(r"epoch \d+ done", record.getMessage()):
             self.main.append(rss_bytes(os.getpid()))
             self.workers.append(self._peak)
-            self.alive_after.append(sum(rss_bytes(child) > 0 for child in child_pids(os.getpid())))
+            self.alive_after.append(sum(rss_bytes(child) > 0 for child in self._run_children()))
             self._peak = 0
 
     @contextmanager
     def recording(self) -> Iterator[MemoryLog]:
         logger = logging.getLogger(LOGGER_NAME)
         logger.addHandler(self)
+        self._before = set(child_pids(os.getpid()))
         self._thread.start()
         try:
             yield self
