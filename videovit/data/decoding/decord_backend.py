@@ -44,13 +44,9 @@ def decord_unavailable() -> str | None:
 
 def decord_refusal(index: StreamIndex) -> str | None:
     """Why decord cannot be trusted to be frame-exact on this video, or None when it can."""
-    info = index.info
-    if (info.container, info.codec) not in DECORD_EXACT_FORMATS:
-        return f"decord is not frame-exact for {info.codec} in {info.container!r}"
-    if not index.all_keyframes_restart:
-        return "some keyframes are not exact restart points (open GOP or recovery points)"
-    if index.corrupt_packets:
-        return f"{index.corrupt_packets} packets are damaged (truncated file?)"
+    refusal = index.seek_refusal("decord", DECORD_EXACT_FORMATS)
+    if refusal is not None:
+        return refusal
     if index.discarded_packets:
         return f"an edit list discards {index.discarded_packets} packets"
     if index.header_frames and index.header_frames != index.packet_frames:

@@ -12,7 +12,7 @@ time and inode), so probing a video and then reading it demuxes it once.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,6 +50,17 @@ class StreamIndex:
     all_keyframes_restart: bool  # every keyframe the container flags is an exact restart point
     discarded_packets: int  # packets dropped by an edit list
     corrupt_packets: int  # packets the demuxer could not read whole (truncated file)
+
+    def seek_refusal(self, backend: str, exact_formats: Collection[tuple[str, str]]) -> str | None:
+        """Why a seeking ``backend`` exact only on ``exact_formats`` (container, codec) and on whole
+        packets with true restart points cannot be trusted on this video, or None when it can."""
+        if (self.info.container, self.info.codec) not in exact_formats:
+            return f"{backend} is not frame-exact for {self.info.codec} in {self.info.container!r}"
+        if not self.all_keyframes_restart:
+            return "some keyframes are not exact restart points (open GOP or recovery points)"
+        if self.corrupt_packets:
+            return f"{self.corrupt_packets} packets are damaged (truncated file?)"
+        return None
 
     def restart_frame_at_or_before(self, frame: int) -> int:
         """Display index of the last exact restart point at or before ``frame`` (0 when none)."""

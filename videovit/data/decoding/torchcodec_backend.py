@@ -55,14 +55,7 @@ def torchcodec_unavailable() -> str | None:
 
 def torchcodec_refusal(index: StreamIndex) -> str | None:
     """Why torchcodec cannot be trusted to be frame-exact on this video, or None when it can."""
-    info = index.info
-    if (info.container, info.codec) not in TORCHCODEC_EXACT_FORMATS:
-        return f"torchcodec is not frame-exact for {info.codec} in {info.container!r}"
-    if not index.all_keyframes_restart:
-        return "some keyframes are not exact restart points (open GOP or recovery points)"
-    if index.corrupt_packets:
-        return f"{index.corrupt_packets} packets are damaged (truncated file?)"
-    return None
+    return index.seek_refusal("torchcodec", TORCHCODEC_EXACT_FORMATS)
 
 
 def _checked_index(path: Path, index: StreamIndex | None) -> StreamIndex:
