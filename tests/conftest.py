@@ -1,15 +1,12 @@
 """Shared test fixtures and settings: the reference data folder, the ``slow`` tier, and a clean start for
-every test (one seed, the default decoding backend)."""
+every test (one seed)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-
-from videovit.data.decoding import get_default_backend, set_default_backend
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
@@ -34,12 +31,3 @@ def pytest_configure(config: pytest.Config) -> None:
 def _seed() -> None:
     """Every test starts from the same random state."""
     torch.manual_seed(0)
-
-
-@pytest.fixture(autouse=True)
-def _restore_default_decoding_backend() -> Iterator[None]:
-    """Building a dataset or scanning a list sets the process-wide default decoding backend; put it
-    back, so that a test's backend does not leak into the next test run by the same worker."""
-    previous = get_default_backend()
-    yield
-    set_default_backend(previous)

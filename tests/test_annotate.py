@@ -15,7 +15,7 @@ from PIL import Image
 from videos import frame_index_of, indexed_frame, make_indexed_video
 
 from videovit.data.decoding.stream import frame_times, stream_frames
-from videovit.utils.annotate import GIF_FPS, GIF_WIDTH, gif_size, write_annotated_video
+from videovit.viz.annotate import GIF_FPS, GIF_WIDTH, gif_size, write_annotated_video
 
 VFR_GAPS_MS = [40, 40, 200, 20, 20, 120, 40, 80, 200, 40] * 3   # 30 frames, 2.4 s
 

@@ -142,7 +142,7 @@ CASES = [
     Case("impossible_and_conflicting_values",
          overrides({"TRAIN.BATCH_SIZE": 0, "TRAIN.ENABLE": False, "TEST.ENABLE": False, "DIST_BACKEND": "nccl",
                     "DATA.TRAIN_CROP_SIZE": 64}),
-         ("invalid configuration (4 problem(s))", "TRAIN.BATCH_SIZE = 0 must be >= 1",
+         ("invalid configuration (4 problems)", "TRAIN.BATCH_SIZE = 0 must be >= 1",
           "TRAIN.ENABLE and TEST.ENABLE are both False: nothing to run",
           "DIST_BACKEND nccl needs GPUs but DEVICE is cpu",
           "DATA.TRAIN_CROP_SIZE = 64 is larger than the smallest training short side 32")),

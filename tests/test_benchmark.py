@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from videovit.models.regionvit import R2LBlock, WindowGrid
-from videovit.utils.benchmark import (
+from videovit.bench.models import (
     AttentionCost,
     AttentionShape,
     BenchmarkSettings,
@@ -21,6 +20,7 @@ from videovit.utils.benchmark import (
     run_in_fresh_process,
     time_iterations,
 )
+from videovit.models.regionvit import R2LBlock, WindowGrid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from videos import make_indexed_video, make_random_bytes_file, make_truncated_copy, make_zero_byte_file
 
-from videovit.data.benchmark import benchmark_list, format_table
-from videovit.data.check import ScanSettings, check_list, check_video, write_problems
+from videovit.bench.data import benchmark_list, format_table
 from videovit.data.decoding import available_backends, backend_unavailable
 from videovit.data.lists import ListEntry, read_list
+from videovit.prep.check import ScanSettings, check_list, check_video, write_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 import videovit
-from videovit.checkpoint import CheckpointError, load_pretrained
+from videovit.checkpoint import load_pretrained
+from videovit.errors import CheckpointError
 from videovit.models.temporal import fold_frames
 
 # manifest -> (model name, overrides) of the matching video model

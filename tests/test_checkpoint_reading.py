@@ -8,8 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from videovit.checkpoint import CheckpointError, read_checkpoint
+from videovit.checkpoint import read_checkpoint
 from videovit.checkpoint.reading import detect_family, detect_layout, extract_state_dict
+from videovit.errors import CheckpointError
 from videovit.models.regionvit import _cyclic_index, resize_conv_kernel, resize_rel_pos_table
 
 WEIGHTS = {"cls_token.proj.weight": torch.randn(2, 3, 4, 4), "head.weight": torch.randn(3, 2)}

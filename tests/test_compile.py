@@ -11,7 +11,7 @@ from tiny_runs import LATEST, load_checkpoint, make_tiny_dataset, run_tiny
 
 from videovit.config import load_config
 from videovit.models import build_model
-from videovit.utils.compile import CompileWarning, compile_if_configured, compile_model, is_compiled
+from videovit.runtime.compile import CompileWarning, compile_if_configured, compile_model, is_compiled
 
 
 def _tiny(tmp_path: Path, extra: list[str] | None = None):

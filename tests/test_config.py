@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from videovit.config import ConfigError, add_config_arguments, config_from_args, get_defaults, load_config, save_config
+from videovit.config import add_config_arguments, config_from_args, get_defaults, load_config, save_config
 from videovit.config.loading import all_keys
+from videovit.engine.preflight import check_run_config
+from videovit.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIGS = sorted([*(REPO / "configs/K400").glob("*.yaml"), *(REPO / "configs/SSV2").glob("*.yaml")])
@@ -103,7 +105,6 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
     (["MODEL.TIME_EMBED_INIT_STD", "-0.5"], r"MODEL.TIME_EMBED_INIT_STD = -0.5 must be >= 0.0"),
     (["DATA.TEST_CROP_SIZE", "300"], r"TEST_CROP_SIZE = 300 is larger than DATA.TEST_SCALE"),
     (["DATA.TRAIN_CROP_SIZE", "300"], r"TRAIN_CROP_SIZE = 300 is larger than the smallest"),
-    (["MODEL.NAME", "regionvit_xl"], r"unknown model 'regionvit_xl'.*Did you mean"),
     (["DATA.SAMPLING", "random"], r"DATA.SAMPLING = 'random' must be one of 'uniform', 'dense'"),
     (["TRAIN.ENABLE", "False", "TEST.ENABLE", "False"], r"nothing to run"),
     (["SOLVER.WARMUP_EPOCHS", "50", "TRAIN.EPOCHS", "10"], r"WARMUP_EPOCHS = 50.0 exceeds"),
@@ -113,6 +114,16 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
 def test_impossible_values_fail_before_any_work(overrides: list[str], expect: str):
     with pytest.raises(ConfigError, match=expect):
         load_config(overrides=overrides)
+
+
+def test_model_problems_fail_in_the_run_check_before_any_work():
+    """A model's own keys are checked once the model families are loaded (at once when they are, as
+    here; tests/test_layers.py checks the torch-free pass)."""
+    with pytest.raises(ConfigError, match=r"unknown config key 'MODEL.WINDOWSIZE' \(command line\)\. Did you mean "
+                                          r"MODEL.WINDOW_SIZE"):
+        check_run_config(load_config(overrides=["MODEL.WINDOWSIZE", "7"]))
+    with pytest.raises(ConfigError, match=r"unknown model 'regionvit_xl'.*Did you mean"):
+        check_run_config(load_config(overrides=["MODEL.NAME", "regionvit_xl"]))
 
 
 def test_all_problems_are_reported_together():

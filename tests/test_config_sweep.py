@@ -5,8 +5,10 @@ import random
 
 import pytest
 
-from videovit.config import ConfigError, get_defaults, load_config
+from videovit.config import get_defaults, load_config
 from videovit.config.loading import all_keys
+from videovit.engine.preflight import check_run_config
+from videovit.errors import ConfigError
 
 # Values that are invalid for the key whatever else is set.
 INVALID = {
@@ -49,7 +51,7 @@ def test_random_invalid_overrides_fail_with_a_config_error_naming_a_key(seed: in
     keys = rng.sample(sorted(INVALID), k=rng.randint(1, 4))
     overrides = [part for key in keys for part in (key, rng.choice(INVALID[key]))]
     with pytest.raises(ConfigError) as info:
-        load_config(overrides=overrides)
+        check_run_config(load_config(overrides=overrides))
     assert any(key in str(info.value) for key in keys), str(info.value)
 
 

@@ -27,7 +27,6 @@ from videovit.data.datasets import (
     collate_views,
     load_clip_frames,
     time_limit,
-    worker_init_fn,
 )
 from videovit.data.sampling import uniform_indices
 
@@ -166,8 +165,7 @@ def test_train_gives_up_after_the_retry_budget(tmp_path, video_root):
 
 def test_train_loader_brings_failures_to_the_main_process(mixed_cfg):
     dataset = build_dataset(mixed_cfg, "train")
-    loader = DataLoader(dataset, batch_size=4, num_workers=1, collate_fn=collate_clips,
-                        worker_init_fn=worker_init_fn)
+    loader = DataLoader(dataset, batch_size=4, num_workers=1, collate_fn=collate_clips)
     batches = list(loader)
     assert [batch["clip"].shape for batch in batches] == [(4, 3, 4, 48, 48)] * 2
     failed = sorted(Path(path).name for batch in batches for path, _ in batch["failures"])

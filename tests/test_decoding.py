@@ -20,18 +20,19 @@ from videos import (
     make_zero_byte_file,
 )
 
-from videovit.data import DecodeError, VideoInfo, probe_video, read_frames, set_default_backend
+from videovit.data import VideoInfo, probe_video, read_frames
 from videovit.data.decoding import (
     BACKENDS,
     api,
     available_backends,
     backend_unavailable,
-    get_default_backend,
+    check_backend,
     pyav_backend,
     torchcodec_backend,
 )
 from videovit.data.decoding.index import index_video
 from videovit.data.decoding.torchcodec_backend import torchcodec_unavailable
+from videovit.errors import DecodeError
 
 NUM_FRAMES, FPS, SIZE = 60, 25, (128, 96)
 # torchcodec needs the system's FFmpeg libraries (.ci/run installs them), decord its optional package;
@@ -180,7 +181,7 @@ def test_without_torchcodec_auto_falls_back_and_an_explicit_choice_says_what_to_
     monkeypatch.setattr(torchcodec_backend, "torchcodec_unavailable", lambda: reason)
     assert decoded_indices(read_frames(videos["h264.mp4"], [7], backend="auto")) == [7]
     with pytest.raises(ValueError, match="'torchcodec' is not available: torchcodec") as caught:
-        set_default_backend("torchcodec")
+        check_backend("torchcodec")
     assert "\n" not in str(caught.value)
     with pytest.raises(ValueError, match="install"):
         read_frames(videos["h264.mp4"], [7], backend="torchcodec")
@@ -279,19 +280,14 @@ def test_truncated_files_give_their_valid_prefix_only(
 
 
 @needs_decord
-def test_default_backend_is_settable(videos: dict[str, Path]) -> None:
-    previous = get_default_backend()  # datasets built by earlier tests in this process set it
-    try:
-        set_default_backend("decord")
-        assert get_default_backend() == "decord"
-        with pytest.raises(DecodeError, match="decord"):
-            read_frames(videos["mpeg4.avi"], [0])  # the default now refuses what decord cannot read
-        with pytest.raises(ValueError, match="unknown decoding backend 'ffmpeg'"):
-            set_default_backend("ffmpeg")
-        set_default_backend("auto")
-        assert decoded_indices(read_frames(videos["mpeg4.avi"], [3])) == [3]
-    finally:
-        set_default_backend(previous)
+def test_the_backend_is_chosen_per_call_and_unknown_names_are_refused(videos: dict[str, Path]) -> None:
+    with pytest.raises(DecodeError, match="decord"):
+        read_frames(videos["mpeg4.avi"], [0], backend="decord")  # decord refuses what it cannot read exactly
+    assert decoded_indices(read_frames(videos["mpeg4.avi"], [3])) == [3]  # the default, auto, reads it
+    with pytest.raises(ValueError, match="unknown decoding backend 'ffmpeg'"):
+        read_frames(videos["mpeg4.avi"], [3], backend="ffmpeg")
+    with pytest.raises(ValueError, match="unknown decoding backend 'ffmpeg'"):
+        check_backend("ffmpeg")
 
 
 def test_decode_error_pickles_with_its_path_and_reason(broken: dict[str, Path]) -> None:

@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from videos import make_indexed_video
 
-from videovit.checkpoint import CheckpointError
 from videovit.config import load_config, save_config
 from videovit.data import build_dataset, probe_video, read_frames
 from videovit.data.lists import ListEntry, write_classes, write_list
+from videovit.deploy.inference import from_pretrained, predict_video, video_probabilities
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.inference import load_for_inference, predict_video, video_probabilities
+from videovit.errors import CheckpointError
 from videovit.models import build_model
-from videovit.utils.annotate import caption_frame
+from videovit.viz.annotate import caption_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLASSES = [f"class {i}" for i in range(8)]
@@ -58,12 +58,12 @@ def saved(tmp_path_factory) -> tuple[Path, dict, Path]:
     return path, {k: v.clone() for k, v in model.state_dict().items()}, video
 
 
-def test_load_for_inference_restores_the_saved_model_config_and_classes(saved, monkeypatch) -> None:
+def test_from_pretrained_restores_the_saved_model_config_and_classes(saved, monkeypatch) -> None:
     checkpoint, state, _ = saved
     reads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(args[0]) or real_load(*args, **kwargs))
-    loaded = load_for_inference(checkpoint, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
+    loaded = from_pretrained(checkpoint, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
     assert len(reads) == 1, "the checkpoint file is read once"
     assert loaded.class_names == CLASSES
     assert loaded.cfg.DATA.NUM_FRAMES == 4 and loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1
@@ -73,13 +73,13 @@ def test_load_for_inference_restores_the_saved_model_config_and_classes(saved, m
     assert all(torch.equal(restored[key], state[key]) for key in state)
 
 
-def test_load_for_inference_uses_given_config_files_instead_of_the_saved_config(saved, tmp_path) -> None:
+def test_from_pretrained_uses_given_config_files_instead_of_the_saved_config(saved, tmp_path) -> None:
     checkpoint, state, video = saved
     cfg = tiny_config(video.parent)
     cfg.defrost()
     cfg.TEST.NUM_SPATIAL_CROPS = 1          # the saved config has 3
     config_file = save_config(cfg, tmp_path)
-    loaded = load_for_inference(checkpoint, [config_file], ["TEST.NUM_TEMPORAL_VIEWS", "1"])
+    loaded = from_pretrained(checkpoint, [config_file], ["TEST.NUM_TEMPORAL_VIEWS", "1"])
     assert loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1 and loaded.cfg.TEST.NUM_TEMPORAL_VIEWS == 1
     assert torch.equal(loaded.model.state_dict()["head.bias"], state["head.bias"])
 
@@ -87,7 +87,7 @@ def test_load_for_inference_uses_given_config_files_instead_of_the_saved_config(
 def test_video_probabilities_average_the_test_protocol_views(saved, tmp_path) -> None:
     """Same views and averaging as the multi-view test: compare with the engine's test dataset."""
     checkpoint, _, video = saved
-    loaded = load_for_inference(checkpoint)
+    loaded = from_pretrained(checkpoint)
     cfg = tiny_config(video.parent)
     cfg.defrost()
     cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
@@ -108,7 +108,7 @@ def test_video_probabilities_average_the_test_protocol_views(saved, tmp_path) ->
 
 
 def _loaded_parts(checkpoint: Path):
-    loaded = load_for_inference(checkpoint)
+    loaded = from_pretrained(checkpoint)
     return loaded.model, loaded.cfg
 
 
@@ -157,10 +157,10 @@ def test_demo_refuses_a_checkpoint_that_is_not_from_videovit(saved, tmp_path, ca
     assert err.startswith("error: ") and "not a videovit training checkpoint" in err
 
 
-def test_load_for_inference_refuses_a_config_with_other_classes(saved) -> None:
+def test_from_pretrained_refuses_a_config_with_other_classes(saved) -> None:
     checkpoint, _, _ = saved
     with pytest.raises(CheckpointError, match="trained on 8 classes but MODEL.NUM_CLASSES is 5"):
-        load_for_inference(checkpoint, overrides=["MODEL.NUM_CLASSES", "5"])
+        from_pretrained(checkpoint, overrides=["MODEL.NUM_CLASSES", "5"])
 
 
 def test_caption_is_drawn_in_the_top_left_corner_only() -> None:

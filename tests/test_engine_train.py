@@ -25,9 +25,10 @@ from tiny_runs import (
     tiny_overrides,
 )
 
-from videovit.config import ConfigError, load_config
+from videovit.config import load_config
 from videovit.engine.randomness import STREAMS
-from videovit.engine.trainer import CHECKPOINT_FORMAT, NonFiniteLossError
+from videovit.engine.trainer import CHECKPOINT_FORMAT
+from videovit.errors import ConfigError, NonFiniteLossError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from videovit.engine.evaluate import (
+from videovit.evaluation.views import (
     ListedVideos,
     ViewScores,
     average_views,

@@ -15,11 +15,12 @@ from saved_models import CLASSES, TINY_FAMILIES, family_of, save_checkpoint, tin
 from videos import make_indexed_video
 
 import videovit
-from videovit.checkpoint import CheckpointError, read_checkpoint
-from videovit.export import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
-from videovit.inference import video_probabilities
+from videovit.checkpoint import read_checkpoint
+from videovit.deploy.export import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
+from videovit.deploy.inference import video_probabilities
+from videovit.deploy.onnx import MAX_ABS_DIFF, check_onnx, export_onnx
+from videovit.errors import CheckpointError
 from videovit.models import build_model, list_models
-from videovit.onnx_export import MAX_ABS_DIFF, check_onnx, export_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,11 @@ from tiny_runs import LATEST, load_checkpoint, make_tiny_dataset, tiny_overrides
 from torch import nn
 
 import videovit
-from videovit.checkpoint import CheckpointError, load_pretrained
-from videovit.config import ConfigError, load_config
+from videovit.checkpoint import load_pretrained
+from videovit.config import load_config
 from videovit.engine import run
+from videovit.engine.preflight import check_run_config
+from videovit.errors import CheckpointError, ConfigError
 from videovit.models import (
     ArchConfig,
     CheckpointLayout,
@@ -25,7 +27,7 @@ from videovit.models import (
     ModelFamily,
     VideoBackbone,
     build_model,
-    create_model,
+    build_variant,
     families,
     register_family,
 )
@@ -144,7 +146,7 @@ def tiny_family() -> Iterator[ModelFamily]:
 
 @pytest.mark.slow  # two short training runs
 def test_a_family_defined_in_one_file_builds_inflates_trains_and_resumes(tiny_family, tmp_path: Path) -> None:
-    image = create_model("tinyconv_s", num_frames=1, num_classes=5, width=6)
+    image = build_variant("tinyconv_s", num_frames=1, num_classes=5, width=6)
     image_file = tmp_path / "tinyconv_image.pth"
     torch.save({"weights": image.state_dict(), "epoch": 90}, image_file)
     lists, videos = make_tiny_dataset(tmp_path / "data", {"train": 3, "val": 1, "test": 1})
@@ -175,13 +177,13 @@ def test_a_family_defined_in_one_file_builds_inflates_trains_and_resumes(tiny_fa
 
 def test_a_family_key_and_an_option_the_family_lacks_fail_before_any_work(tiny_family) -> None:
     with pytest.raises(ConfigError, match="MODEL.TINY_WIDTH.*does not apply to regionvit_s"):
-        load_config(overrides=["MODEL.TINY_WIDTH", "4"])
+        check_run_config(load_config(overrides=["MODEL.TINY_WIDTH", "4"]))
     with pytest.raises(ConfigError, match="MODEL.WINDOW_SIZE.*does not apply to volo_d1"):
-        load_config(overrides=["MODEL.NAME", "volo_d1", "MODEL.WINDOW_SIZE", "7"])
+        check_run_config(load_config(overrides=["MODEL.NAME", "volo_d1", "MODEL.WINDOW_SIZE", "7"]))
     with pytest.raises(ConfigError, match="MODEL.DEPTHS"):
-        load_config(overrides=["MODEL.NAME", "tinyconv_s", "MODEL.DEPTHS", "[1, 1]"])
+        check_run_config(load_config(overrides=["MODEL.NAME", "tinyconv_s", "MODEL.DEPTHS", "[1, 1]"]))
     with pytest.raises(TypeError, match="unknown option.*window_size.*valid options are width"):
-        create_model("tinyconv_s", window_size=7)
+        build_variant("tinyconv_s", window_size=7)
 
 
 # ---------------------------------------------------------------------------- one API for every family
@@ -201,7 +203,7 @@ def test_every_built_in_family_is_covered_here() -> None:
 @pytest.mark.parametrize("family", sorted(TINY_VARIANTS))
 def test_every_family_has_the_same_api(family: str) -> None:
     name, overrides = TINY_VARIANTS[family]
-    model = create_model(name, num_frames=2, num_classes=7, **overrides).eval()
+    model = build_variant(name, num_frames=2, num_classes=7, **overrides).eval()
     clip = torch.randn(3, 3, 2, 64, 64)
     with torch.no_grad():
         logits = model(clip)
@@ -236,12 +238,12 @@ def test_every_family_has_the_same_api(family: str) -> None:
         model(torch.randn(1, 3, 5, 64, 64))
 
 
-# ---------------------------------------------------------------------------- create_model(pretrained=...)
+# ---------------------------------------------------------------------------- build_variant(pretrained=...)
 
 def _trained_checkpoint(path: Path, num_classes: int) -> Path:
     """A file in this project's training-checkpoint layout for the tiny RegionViT."""
     name, overrides = TINY_VARIANTS["regionvit"]
-    model = create_model(name, num_frames=2, num_classes=num_classes, **overrides)
+    model = build_variant(name, num_frames=2, num_classes=num_classes, **overrides)
     cfg = load_config(overrides=["MODEL.NAME", name, "MODEL.NUM_CLASSES", str(num_classes), "DATA.NUM_FRAMES", "2"])
     torch.save({"model": model.state_dict(), "config": cfg.dump(), "class_names": [f"c{i}" for i in range(num_classes)],
                 "epoch": 3}, path)

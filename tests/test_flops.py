@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videovit.bench.flops import count_flops, count_parameters, measure_flops, model_summary
 from videovit.config import load_config
-from videovit.models import create_model
+from videovit.models import build_variant
 from videovit.models.regionvit import LayerNorm2d
-from videovit.utils.flops import count_flops, count_parameters, measure_flops, model_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def test_measuring_keeps_the_training_mode():
 def test_model_summary_reports_the_configured_model():
     cfg = load_config(overrides=TINY_OVERRIDES)
     text = model_summary(cfg, per_module_depth=1)
-    model = create_model("regionvit_ti", num_frames=2, num_classes=7, embed_dims=(32, 64, 128, 256),
+    model = build_variant("regionvit_ti", num_frames=2, num_classes=7, embed_dims=(32, 64, 128, 256),
                          depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8), drop_path_rate=0.1)
     flops = measure_flops(model, torch.randn(1, 3, 2, 112, 112))
     assert f"params: {count_parameters(model):,}" in text

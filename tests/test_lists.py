@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from videovit.data.lists import (
-    ListEntry,
+from videovit.data.lists import ListEntry, read_classes, read_list, write_list
+from videovit.data.transforms import load_flip_class_swap
+from videovit.prep.annotations import (
     build_k400_lists,
     build_ssv2_lists,
     import_lists,
     index_videos,
-    read_classes,
-    read_list,
     ssv2_flip_swap_pairs,
-    write_list,
 )
-from videovit.data.transforms import load_flip_class_swap
 
 K400_CLASSES = ["abseiling", "bending metal", "playing guitar", "zumba"]
 ANNOTATIONS = Path(__file__).resolve().parent / "data" / "annotations"  # official-format examples

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from videovit.bench.flops import count_parameters
+from videovit.bench.model_table import ModelRow, read_table, render_table, replace_table
 from videovit.config import load_config
 from videovit.models import build_model
-from videovit.utils.flops import count_parameters
-from videovit.utils.model_table import ModelRow, read_table, render_table, replace_table
 
 REPO = Path(__file__).resolve().parents[1]
 README_ROWS = read_table((REPO / "README.md").read_text())

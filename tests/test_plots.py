@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from videovit.data.lists import write_classes
-from videovit.engine.evaluate import ListedVideos, VideoScores, write_test_outputs
 from videovit.engine.run_log import StatsWriter
-from videovit.utils.plots import (
+from videovit.evaluation.views import ListedVideos, VideoScores, write_test_outputs
+from videovit.viz.plots import (
     confusion_matrix,
     most_confused_classes,
     most_confused_pairs,

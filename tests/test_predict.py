@@ -17,7 +17,7 @@ from saved_models import CLASSES, save_checkpoint
 from videos import make_indexed_video
 
 import videovit
-from videovit.inference import video_probabilities
+from videovit.deploy.inference import video_probabilities
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOOD_VIDEOS = 5

@@ -12,7 +12,7 @@ from videos import decoded_indices, make_indexed_video, make_random_bytes_file
 from videovit.data.decoding import read_frames
 from videovit.data.decoding.index import index_video
 from videovit.data.lists import ListEntry, read_list
-from videovit.data.prepare import PrepareSettings, output_size, prepare_tree, prepare_video
+from videovit.prep.prepare import PrepareSettings, output_size, prepare_tree, prepare_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAMES, FPS = 60, 25

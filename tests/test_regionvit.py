@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from videovit.models import create_model
+from videovit.bench.flops import count_flops, count_parameters
+from videovit.models import build_variant
 from videovit.models.r2l import WindowGrid, additive_padding_mask, official_rel_pos_index
 from videovit.models.regionvit import R2LBlock, RegionalTokenizer, checkpoint_filter_fn
-from videovit.utils.flops import count_flops, count_parameters
 
 # A small configuration (the official reference's widths) keeps forward passes cheap.
 TINY = dict(embed_dims=(32, 64, 128, 256), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
@@ -28,7 +28,7 @@ MANIFEST_MODELS = {  # official manifest name -> (our model, overrides)
 
 def tiny_model(num_frames: int, **overrides) -> torch.nn.Module:
     """A RegionViT-S with the reference's small widths, one block per stage, 10 classes."""
-    return create_model("regionvit_s", num_frames=num_frames, num_classes=10, **{**TINY, **overrides})
+    return build_variant("regionvit_s", num_frames=num_frames, num_classes=10, **{**TINY, **overrides})
 
 
 def randomise_temporal(model: torch.nn.Module) -> None:
@@ -42,7 +42,7 @@ def randomise_temporal(model: torch.nn.Module) -> None:
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_image_parameter_counts_match_the_paper(name):
     with torch.device("meta"):  # shapes only: skips the slow random init of big models
-        model = create_model(name, num_frames=1, num_classes=1000)
+        model = build_variant(name, num_frames=1, num_classes=1000)
     assert count_parameters(model) == IMAGE_PARAMS[name]
     assert not any("temporal" in key or "time_embed" in key for key in model.state_dict())
 
@@ -50,7 +50,7 @@ def test_image_parameter_counts_match_the_paper(name):
 @pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name, gflops", [("regionvit_ti", 2.43), ("regionvit_s", 5.36)])
 def test_image_flops_match_the_paper(name, gflops):
-    model = create_model(name, num_frames=1, num_classes=1000)
+    model = build_variant(name, num_frames=1, num_classes=1000)
     measured = count_flops(model, torch.randn(1, 3, 224, 224)) / 1e9
     assert measured == pytest.approx(gflops, rel=0.01)
 
@@ -59,7 +59,7 @@ def test_image_flops_match_the_paper(name, gflops):
 @pytest.mark.parametrize("name, params, gflops", [("regionvit_s", 42.4e6, 59.4),
                                                   ("regionvit_m", 57.5e6, 83.1)])
 def test_video_model_cost_matches_the_paper(name, params, gflops):
-    model = create_model(name, num_frames=8, num_classes=400)
+    model = build_variant(name, num_frames=8, num_classes=400)
     assert count_parameters(model) == pytest.approx(params, rel=0.01)
     measured = count_flops(model, torch.randn(1, 3, 8, 224, 224), with_layernorm=False) / 1e9
     assert measured == pytest.approx(gflops, rel=0.01)
@@ -69,7 +69,7 @@ def test_official_reference_weights_reproduce_official_logits(test_data):
     reference = test_data / "reference"
     arch = json.loads((reference / "regionvit_mini_w7.json").read_text())
     assert arch["embed_dim"][0] == arch["embed_dim"][1]  # our stem width is the stage-0 width
-    model = create_model(
+    model = build_variant(
         "regionvit_s", num_frames=1, num_classes=arch["num_classes"], stem=arch["patch_conv_type"],
         embed_dims=arch["embed_dim"][1:], depths=arch["depth"], num_heads=arch["num_heads"],
         window_size=arch["kernel_sizes"][0], peg=arch["peg"]).eval()
@@ -92,7 +92,7 @@ def test_official_checkpoint_layout_loads_strictly(test_data, manifest):
             state[key] = state[key.replace(".proj_cls.", ".proj.")]
     name, overrides = MANIFEST_MODELS[manifest]
     with torch.device("meta"):  # the checkpoint's tensors replace the (skipped) random init
-        model = create_model(name, num_frames=1, num_classes=1000, **overrides)
+        model = build_variant(name, num_frames=1, num_classes=1000, **overrides)
     model.load_state_dict(checkpoint_filter_fn(state, model), strict=True, assign=True)
     loaded = model.state_dict()
     torch.testing.assert_close(loaded["regional_embed.proj.weight"], state["cls_token.proj.weight"])
@@ -105,7 +105,7 @@ def test_official_checkpoint_layout_loads_strictly(test_data, manifest):
 def test_differing_duplicate_downsampling_is_rejected(test_data):
     shapes = json.loads((test_data / "checkpoints" / "regionvit_tiny.json").read_text())
     state = {key: torch.randn(shape) for key, shape in shapes.items()}
-    model = create_model("regionvit_ti", num_frames=1, num_classes=1000)
+    model = build_variant("regionvit_ti", num_frames=1, num_classes=1000)
     with pytest.raises(ValueError, match="proj_cls"):
         checkpoint_filter_fn(state, model)
 
@@ -193,7 +193,7 @@ def test_activation_checkpointing_gives_the_same_gradients():
 
 def test_unknown_override_names_the_valid_fields():
     with pytest.raises(TypeError, match="window_size"):
-        create_model("regionvit_s", num_frames=1, window=7)
+        build_variant("regionvit_s", num_frames=1, window=7)
 
 
 def test_model_interface():

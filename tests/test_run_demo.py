@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import videovit.recipes.demo as recipe
+
 pytestmark = pytest.mark.slow  # the end-to-end demo at toy size
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,16 +23,15 @@ TRAIN:
 
 @pytest.fixture()
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """run_demo's globals, run in ``tmp_path`` with 2-3 clips per class and a one-epoch pretraining."""
-    namespace = runpy.run_path(str(REPO_ROOT / "tools" / "run_demo.py"))["main"].__globals__
+    """tools/run_demo.py's ``main``, run in ``tmp_path`` with 2-3 clips per class and a one-epoch pretraining."""
     overlay = tmp_path / "toy_pretraining.yaml"
     overlay.write_text(TOY_PRETRAINING)
     sizes = {task: dict(size, num_train_per_class=2, num_val_per_class=1, num_test_per_class=1)
-             for task, size in namespace["DATA_SIZES"].items()}
-    monkeypatch.setitem(namespace, "DATA_SIZES", sizes)
-    monkeypatch.setitem(namespace, "PRETRAIN_CONFIGS", (*namespace["PRETRAIN_CONFIGS"], overlay))
+             for task, size in recipe.DATA_SIZES.items()}
+    monkeypatch.setattr(recipe, "DATA_SIZES", sizes)
+    monkeypatch.setattr(recipe, "PRETRAIN_CONFIGS", (*recipe.PRETRAIN_CONFIGS, overlay))
     monkeypatch.chdir(tmp_path)
-    return namespace
+    return {"main": runpy.run_path(str(REPO_ROOT / "tools" / "run_demo.py"))["main"]}
 
 
 def test_demo_pretrains_an_image_model_then_finetunes_the_inflated_video_model(demo, capsys) -> None:

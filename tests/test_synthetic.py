@@ -13,7 +13,8 @@ import pytest
 from av.video.frame import PictureType
 
 from videovit.data import probe_video, read_frames
-from videovit.data.synthetic import (
+from videovit.errors import UsageError
+from videovit.prep.synthetic import (
     CLASS_NAMES,
     CLASS_PAIRS,
     GRID,
@@ -173,7 +174,7 @@ def test_command_line_writes_the_dataset_and_refuses_a_used_root(tmp_path: Path)
     root = main(args)
     assert len(list((root / "videos" / "train").rglob("*.mp4"))) == len(CLASS_NAMES)
     assert len(_rows(root / "annotations" / "validate.csv")) == 0
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(UsageError, match="not empty"):
         main(args)
 
 

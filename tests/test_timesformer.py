@@ -8,10 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from videovit.bench.flops import count_parameters, measure_flops
 from videovit.checkpoint import LoadReport, load_pretrained, read_checkpoint
 from videovit.checkpoint.loading import match_state_dict
 from videovit.config import load_config
-from videovit.models import build_model, create_model
+from videovit.models import build_model, build_variant
 from videovit.models.timesformer import (
     CHECKPOINT_LAYOUTS,
     FAMILY,
@@ -21,7 +22,6 @@ from videovit.models.timesformer import (
     owns_state_dict,
     resize_weight,
 )
-from videovit.utils.flops import count_parameters, measure_flops
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ LAYOUTS = {layout.name: (layout.weights_key, layout.prefix) for layout in CHECKP
 
 def tiny_model(num_frames: int = 4, num_classes: int = 10, **overrides) -> TimeSformer:
     """A TimeSformer with 32-wide tokens, 2 blocks, 4x4 patches of 8 px on 32x32 frames."""
-    model = create_model("timesformer_b", num_frames=num_frames, num_classes=num_classes,
+    model = build_variant("timesformer_b", num_frames=num_frames, num_classes=num_classes,
                          **{**TINY, **overrides})
     assert isinstance(model, TimeSformer)
     return model
@@ -43,7 +43,7 @@ def tiny_model(num_frames: int = 4, num_classes: int = 10, **overrides) -> TimeS
 def meta_model(**kwargs) -> TimeSformer:
     """A model without memory or init cost, for key names, shapes and counts."""
     with torch.device("meta"):
-        return create_model("timesformer_b", **kwargs)
+        return build_variant("timesformer_b", **kwargs)
 
 
 def manifest(name: str) -> dict[str, list[int]]:
@@ -95,7 +95,7 @@ def apply_hooks(model: TimeSformer, file_state: dict[str, torch.Tensor]) -> tupl
 def test_official_mini_checkpoint_reproduces_official_logits():
     arch = json.loads((DATA / "reference" / "timesformer_mini.json").read_text())
     assert arch["attention_type"] == "divided_space_time" and arch["norm_eps"] == 1e-6
-    model = create_model("timesformer_b", num_frames=arch["num_frames"], num_classes=arch["num_classes"],
+    model = build_variant("timesformer_b", num_frames=arch["num_frames"], num_classes=arch["num_classes"],
                          embed_dims=[arch["dim"]], depths=[arch["depth"]], num_heads=[arch["heads"]],
                          patch_size=arch["patch"], img_size=arch["img"], mlp_ratio=arch["mlp_ratio"],
                          qkv_bias=arch["qkv_bias"]).eval()

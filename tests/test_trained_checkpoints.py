@@ -9,12 +9,13 @@ import torch
 from tiny_runs import CLASSES as TINY_CLASSES
 from tiny_runs import make_tiny_dataset, tiny_overrides
 
-from videovit.checkpoint import CheckpointError, check_class_names, config_for_checkpoint, load_trained_model
+from videovit.checkpoint import check_class_names, config_for_checkpoint, load_trained_model
 from videovit.config import load_config
+from videovit.deploy.inference import from_pretrained
 from videovit.engine import run
 from videovit.engine.testing import load_test_model
-from videovit.inference import load_for_inference
-from videovit.models import build_model, create_model
+from videovit.errors import CheckpointError
+from videovit.models import build_model, build_variant
 
 TRAINED = ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[16, 32, 64, 128]", "MODEL.NUM_HEADS", "[1, 1, 2, 4]",
            "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_CLASSES", "3", "DATA.NUM_FRAMES", "2", "MODEL_EMA.ENABLE", "True"]
@@ -25,7 +26,7 @@ CLASSES = ["a", "b", "c"]
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training checkpoint of a tiny 2-frame RegionViT whose EMA weights differ from its plain ones."""
     cfg = load_config(overrides=TRAINED)
-    model = create_model("regionvit_ti", num_frames=2, num_classes=3, embed_dims=[16, 32, 64, 128],
+    model = build_variant("regionvit_ti", num_frames=2, num_classes=3, embed_dims=[16, 32, 64, 128],
                          num_heads=[1, 1, 2, 4], depths=[1, 1, 1, 1])
     with torch.no_grad():
         model.time_embed.weight.normal_()
@@ -64,11 +65,11 @@ def test_test_and_inference_score_the_same_weights(checkpoint: Path, tmp_path: P
     test_cfg = load_config(overrides=["TEST.CHECKPOINT_FILE_PATH", str(checkpoint), "OUTPUT_DIR", str(tmp_path),
                                       "TRAIN.ENABLE", "False"])
     tested = load_test_model(test_cfg, logging.getLogger("t")).model
-    demo = load_for_inference(checkpoint)
+    demo = from_pretrained(checkpoint)
     for name, value in tested.state_dict().items():
         torch.testing.assert_close(value, demo.model.state_dict()[name].to(value.device))
     torch.testing.assert_close(tested.state_dict()["head.weight"], state["model_ema"]["head.weight"])
-    plain = load_for_inference(checkpoint, overrides=["MODEL_EMA.ENABLE", "False"])
+    plain = from_pretrained(checkpoint, overrides=["MODEL_EMA.ENABLE", "False"])
     torch.testing.assert_close(plain.model.state_dict()["head.weight"], state["model"]["head.weight"])
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from videovit.config import ConfigError, validate_config
+from videovit.config import validate_config
 from videovit.config.defaults import get_defaults
 from videovit.data.transforms import (
     ClipRandAugment,
@@ -22,6 +22,7 @@ from videovit.data.transforms import (
     resize_short_side,
     spatial_crop_origins,
 )
+from videovit.errors import ConfigError
 
 IDENTITY_NORM = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from videovit.checkpoint import load_pretrained
 from videovit.config.defaults import get_defaults
-from videovit.models import build_model, create_model, volo
+from videovit.models import build_model, build_variant, volo
 from videovit.models.temporal import TemporalBlock
 
 TINY = dict(embed_dims=(32, 64, 64, 64), depths=(1, 1, 1, 1), num_heads=(2, 4, 4, 4), mlp_ratio=2.0)
@@ -76,7 +76,7 @@ def test_image_model_matches_timm_volo_d1() -> None:
     reference = timm.create_model("volo_d1_224", pretrained=False)
     randomise_(reference, seed=1)
     reference.eval()
-    model = create_model("volo_d1", num_frames=1, num_classes=1000).eval()
+    model = build_variant("volo_d1", num_frames=1, num_classes=1000).eval()
     model.load_state_dict(volo.FAMILY.filter_state_dict(reference.state_dict(), model), strict=True)
     images = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
@@ -88,10 +88,10 @@ def test_image_model_matches_timm_volo_d1() -> None:
 
 @pytest.mark.parametrize("temporal", [True, False])
 def test_video_logits_are_mean_of_frame_logits_when_temporal_residuals_are_zero(temporal: bool) -> None:
-    video = create_model("volo_d1", num_frames=3, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
+    video = build_variant("volo_d1", num_frames=3, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
     randomise_(video, seed=2)
     zero_temporal_residuals_(video)
-    image = create_model("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
+    image = build_variant("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
     image.load_state_dict(image_weights(video), strict=True)
     clip = torch.randn(2, 3, 3, 64, 64)
     with torch.no_grad():
@@ -100,9 +100,9 @@ def test_video_logits_are_mean_of_frame_logits_when_temporal_residuals_are_zero(
 
 
 def test_nonzero_temporal_residuals_break_the_equivalence() -> None:
-    video = create_model("volo_d1", num_frames=3, num_classes=10, img_size=64, **TINY).eval()
+    video = build_variant("volo_d1", num_frames=3, num_classes=10, img_size=64, **TINY).eval()
     randomise_(video, seed=3)
-    image = create_model("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
+    image = build_variant("volo_d1", num_frames=1, num_classes=10, img_size=64, **TINY).eval()
     image.load_state_dict(image_weights(video), strict=True)
     clip = torch.randn(2, 3, 3, 64, 64)
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
     clip = torch.randn(1, 3, 4, 64, 64)
     reversed_clip = clip.flip(2)
     for temporal, order_matters in ((True, True), (False, False)):
-        model = create_model("volo_d1", num_frames=4, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
+        model = build_variant("volo_d1", num_frames=4, num_classes=10, img_size=64, temporal=temporal, **TINY).eval()
         randomise_(model, seed=4)
         with torch.no_grad():
             changed = not torch.allclose(model(clip), model(reversed_clip), atol=1e-5)
@@ -125,16 +125,16 @@ def test_frame_order_is_seen_only_with_temporal_layers() -> None:
 @pytest.mark.parametrize("name", sorted(IMAGE_PARAMS))
 def test_image_parameter_counts_match_the_spec(name: str) -> None:
     with torch.device("meta"):
-        model = create_model(name, num_frames=1, num_classes=1000)
+        model = build_variant(name, num_frames=1, num_classes=1000)
     assert param_count(model) == IMAGE_PARAMS[name]
 
 
 @pytest.mark.slow  # full-size models
 def test_video_d1_parameter_count_and_temporal_switch() -> None:
     with torch.device("meta"):
-        video = create_model("volo_d1", num_frames=8, num_classes=400)
-        no_temporal = create_model("volo_d1", num_frames=8, num_classes=400, temporal=False)
-        image = create_model("volo_d1", num_frames=1, num_classes=400)
+        video = build_variant("volo_d1", num_frames=8, num_classes=400)
+        no_temporal = build_variant("volo_d1", num_frames=8, num_classes=400, temporal=False)
+        image = build_variant("volo_d1", num_frames=1, num_classes=400)
     assert param_count(video) == pytest.approx(37.3e6, rel=0.01)
     assert param_count(no_temporal) == param_count(image)
     assert not any(isinstance(m, TemporalBlock) for m in no_temporal.modules())
@@ -145,7 +145,7 @@ def test_video_d1_parameter_count_and_temporal_switch() -> None:
 @pytest.mark.parametrize("frames, size", [(1, (224, 224)), (2, (224, 224)), (4, (160, 160)),
                                           (2, (96, 128))])
 def test_output_shape_for_frames_and_input_sizes(frames: int, size: tuple[int, int]) -> None:
-    model = create_model("volo_d1", num_frames=frames, num_classes=7, **TINY).eval()
+    model = build_variant("volo_d1", num_frames=frames, num_classes=7, **TINY).eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, frames, *size))
     assert logits.shape == (2, 7)
@@ -153,10 +153,10 @@ def test_output_shape_for_frames_and_input_sizes(frames: int, size: tuple[int, i
 
 
 def test_pos_embed_resized_on_the_fly_equals_a_model_built_for_that_size(tmp_path: Path) -> None:
-    built_224 = create_model("volo_d1", num_frames=2, num_classes=5, **TINY).eval()
+    built_224 = build_variant("volo_d1", num_frames=2, num_classes=5, **TINY).eval()
     randomise_(built_224, seed=5)
     torch.save(built_224.state_dict(), tmp_path / "d1.pth")
-    built_160 = create_model("volo_d1", num_frames=2, num_classes=5, img_size=160, **TINY).eval()
+    built_160 = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=160, **TINY).eval()
     load_pretrained(built_160, tmp_path / "d1.pth", log=lambda _: None)
     assert built_160.pos_embed.shape == (1, 10, 10, 64)
     clip = torch.randn(1, 3, 2, 160, 160)
@@ -165,7 +165,7 @@ def test_pos_embed_resized_on_the_fly_equals_a_model_built_for_that_size(tmp_pat
 
 
 def test_gradients_reach_every_temporal_parameter() -> None:
-    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
+    model = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
     clip = torch.randn(2, 3, 2, 64, 64)
     model(clip).logsumexp(dim=1).sum().backward()
     fc_grads = [p.grad for n, p in model.named_parameters() if ".temporal.fc.weight" in n]
@@ -186,9 +186,9 @@ def test_gradients_reach_every_temporal_parameter() -> None:
 
 
 def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
-    plain = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
+    plain = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).train()
     randomise_(plain, seed=7)
-    recomputed = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, act_checkpoint=True, **TINY).train()
+    recomputed = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=64, act_checkpoint=True, **TINY).train()
     recomputed.load_state_dict(plain.state_dict())
     clip = torch.randn(2, 3, 2, 64, 64)
     losses = []
@@ -202,7 +202,7 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
 
 
 def test_drop_path_rates_follow_timm_and_drop_whole_clips() -> None:
-    model = create_model("volo_d1", num_frames=4, num_classes=5, drop_path_rate=0.3, **TINY)
+    model = build_variant("volo_d1", num_frames=4, num_classes=5, drop_path_rate=0.3, **TINY)
     outlooker, transformers = model.network[0][0], [stage[0] for stage in model.network[2:]]
     assert outlooker.temporal.drop_path_rate == 0.0 and outlooker.clip_drop_path.rate == 0.0
     rates = [block.temporal.drop_path_rate for block in transformers]
@@ -216,7 +216,7 @@ def test_drop_path_rates_follow_timm_and_drop_whole_clips() -> None:
 
 
 def test_classifier_reset_and_no_weight_decay() -> None:
-    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).eval()
+    model = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY).eval()
     model.reset_classifier(7)
     assert model.head.out_features == model.aux_head.out_features == model.num_classes == 7
     with torch.no_grad():
@@ -229,12 +229,12 @@ def test_classifier_reset_and_no_weight_decay() -> None:
 
 def test_invalid_arguments_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown option.*window_size.*valid options"):
-        create_model("volo_d1", window_size=7)
+        build_variant("volo_d1", window_size=7)
     with pytest.raises(ValueError, match="embed_dims"):
-        create_model("volo_d1", embed_dims=(32, 64, 96, 64), **{k: v for k, v in TINY.items() if k != "embed_dims"})
+        build_variant("volo_d1", embed_dims=(32, 64, 96, 64), **{k: v for k, v in TINY.items() if k != "embed_dims"})
     with pytest.raises(ValueError, match="4 positive depths"):
-        create_model("volo_d1", depths=(1, 1, 1))
-    model = create_model("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY)
+        build_variant("volo_d1", depths=(1, 1, 1))
+    model = build_variant("volo_d1", num_frames=2, num_classes=5, img_size=64, **TINY)
     with pytest.raises(ValueError, match=r"\(B, 3, 2, H, W\)"):
         model(torch.randn(1, 3, 3, 64, 64))
 
@@ -254,7 +254,7 @@ def test_registered_and_built_from_config() -> None:
 @pytest.mark.slow  # full-size models
 @pytest.mark.parametrize("name", ["volo_d1", "volo_d2"])
 def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -> None:
-    model = create_model(name, num_frames=1, num_classes=1000)
+    model = build_variant(name, num_frames=1, num_classes=1000)
     state = random_state_dict(manifest(test_data, name))
     model.load_state_dict(volo.FAMILY.filter_state_dict(state, model), strict=True)
     torch.testing.assert_close(model.pos_embed, state["pos_embed"])
@@ -265,8 +265,8 @@ def test_random_official_state_dict_loads_strictly(test_data: Path, name: str) -
 def test_manifest_keys_and_shapes_match_image_and_video_models(test_data: Path, name: str) -> None:
     shapes = {k: tuple(v) for k, v in manifest(test_data, name).items()}
     with torch.device("meta"):
-        image = create_model(name, num_frames=1, num_classes=1000)
-        video = create_model(name, num_frames=8, num_classes=1000)
+        image = build_variant(name, num_frames=1, num_classes=1000)
+        video = build_variant(name, num_frames=8, num_classes=1000)
     assert {k: tuple(v.shape) for k, v in image.state_dict().items()} == shapes
     video_shapes = {k: tuple(v.shape) for k, v in video.state_dict().items()}
     extra = set(video_shapes) - set(shapes)

@@ -19,8 +19,8 @@ import videovit
 from videovit.data import read_frames
 from videovit.data.decoding.stream import frame_times, stream_frames
 from videovit.data.transforms import build_view_transform
-from videovit.inference import video_probabilities
-from videovit.windows import Window, WindowScore, caption_at, plan_windows, predict_windows, window_frame_indices
+from videovit.deploy.inference import video_probabilities
+from videovit.deploy.windows import Window, WindowScore, caption_at, plan_windows, predict_windows, window_frame_indices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FPS = 25

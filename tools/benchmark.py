@@ -5,7 +5,7 @@
         [--attention-sizes 56 112 224 320] [--no-attention] [KEY VALUE ...]
 
 The batch is the config's TRAIN.BATCH_SIZE unless --batch-size is given. Each table row is measured
-in a fresh process; see videovit/utils/benchmark.py for what the memory
+in a fresh process; see videovit/bench/models.py for what the memory
 numbers mean. The attention comparison uses the configured RegionViT's first-stage width, heads and
 window (RegionViT-Ti's for other models), on one image at each input size.
 """
@@ -14,27 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from videovit.cli import run_tool
 from videovit.config import add_config_arguments, config_from_args
-from videovit.models import build_model
-from videovit.utils.benchmark import (
-    AttentionShape,
-    BenchmarkSettings,
-    attention_table,
-    benchmark_model,
-    compare_attention,
-    describe_settings,
-    model_table,
-    with_amp,
-)
-from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.flops import count_parameters
 
 DEFAULT_ATTENTION_SIZES = (56, 112, 224, 320)
 
 
-def attention_shape(model) -> AttentionShape:
+def attention_shape(model):
     """First-stage width, heads and window of a model made of R2L layers (its architecture has a
     ``window_size``); the default shape (RegionViT-Ti's first stage) for any other model."""
+    from videovit.bench.models import AttentionShape
+
     arch = getattr(model, "config", None)
     if not hasattr(arch, "window_size"):
         return AttentionShape()
@@ -43,7 +33,20 @@ def attention_shape(model) -> AttentionShape:
 
 def run_benchmarks(args: argparse.Namespace) -> None:
     """Both benchmarks for the parsed command line, their tables printed."""
-    cfg = with_amp(config_from_args(args), args.amp)
+    cfg = config_from_args(args)
+    from videovit.bench.flops import count_parameters
+    from videovit.bench.models import (
+        BenchmarkSettings,
+        attention_table,
+        benchmark_model,
+        compare_attention,
+        describe_settings,
+        model_table,
+        with_amp,
+    )
+    from videovit.models import build_model
+
+    cfg = with_amp(cfg, args.amp)
     batch_size = args.batch_size if args.batch_size is not None else cfg.TRAIN.BATCH_SIZE
     settings = BenchmarkSettings(batch_size, args.iters, args.warmup, args.channels_last, args.compile, args.threads)
     model = build_model(cfg)
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="PIXELS", help="input resolutions of the attention comparison")
     parser.add_argument("--no-attention", action="store_true", help="skip the attention comparison")
     args = parser.parse_args(argv)
-    return exit_status(lambda: run_benchmarks(args), USER_ERRORS + (ValueError,))  # e.g. fp16 on CPU
+    return run_tool(lambda: run_benchmarks(args))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from videovit.data.benchmark import MissingBenchmarkDependency, benchmark_list, format_table
+from videovit.bench.data import benchmark_list, format_table
+from videovit.cli import run_tool
 from videovit.data.decoding import BACKENDS, available_backends
-from videovit.utils.cli import USER_ERRORS, exit_status
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="passes over the videos")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: one core)")
     args = parser.parse_args(argv)
-    return exit_status(lambda: _run(args), USER_ERRORS + (MissingBenchmarkDependency,))
+    return run_tool(lambda: _run(args))
 
 
 if __name__ == "__main__":

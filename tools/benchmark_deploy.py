@@ -3,7 +3,7 @@
     python tools/benchmark_deploy.py onnx --models regionvit_s volo_d1 [--frames 8 --size 224]
     python tools/benchmark_deploy.py compile --models regionvit_ti [--frames 8 --size 224]
 
-``onnx``: exports each model (random weights, full size) with videovit.onnx_export, prints the
+``onnx``: exports each model (random weights, full size) with videovit.deploy.onnx, prints the
 largest |logit difference| onnxruntime vs PyTorch and the seconds per clip of each (batch 1, after a
 warm-up run). ``compile``: seconds per clip eager vs MODEL.COMPILE's torch.compile, and the compile
 time. Figures depend on the machine and its load; see docs/deployment.md.
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from videovit.models import create_model, family_of
-from videovit.onnx_export import INPUT_NAME, OUTPUT_NAME, check_onnx, export_onnx, onnx_session
-from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.compile import compile_model, is_compiled
+from videovit.cli import run_tool
+from videovit.deploy.onnx import INPUT_NAME, OUTPUT_NAME, check_onnx, export_onnx, onnx_session
+from videovit.models import build_variant, family_of
+from videovit.runtime.compile import compile_model, is_compiled
 
 
 def seconds_per_call(call: Callable[[], object], repeats: int) -> float:
@@ -39,7 +39,7 @@ def seconds_per_call(call: Callable[[], object], repeats: int) -> float:
 
 def benchmark_onnx(name: str, frames: int, size: int, repeats: int) -> None:
     """Export ``name``, check it, time onnxruntime and PyTorch on one clip."""
-    model = create_model(name, num_frames=frames, num_classes=400).eval()
+    model = build_variant(name, num_frames=frames, num_classes=400).eval()
     shape = (3, frames, size, size)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -58,7 +58,7 @@ def benchmark_onnx(name: str, frames: int, size: int, repeats: int) -> None:
 
 def benchmark_compile(name: str, frames: int, size: int, repeats: int) -> None:
     """Eager vs compiled seconds per clip of ``name`` (batch 1, inference)."""
-    model = create_model(name, num_frames=frames, num_classes=400).eval()
+    model = build_variant(name, num_frames=frames, num_classes=400).eval()
     clip = torch.randn(1, 3, frames, size, size)
     with torch.no_grad():
         eager_logits = model(clip)
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = parser.parse_args()
-    return exit_status(lambda: run(args), USER_ERRORS + (ValueError,))
+    return run_tool(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> None:

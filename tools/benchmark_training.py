@@ -28,10 +28,10 @@ from typing import Any
 
 import torch
 
+from videovit.cli import run_tool
 from videovit.config import add_config_arguments, config_from_args
-from videovit.data.lists import build_k400_lists
-from videovit.data.synthetic import generate_synthetic_kinetics
-from videovit.utils.cli import exit_status
+from videovit.prep.annotations import build_k400_lists
+from videovit.prep.synthetic import generate_synthetic_kinetics
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo" / "synthetic_regionvit.yaml"
 SYNC_METHODS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.cfg:
         args.cfg = [str(DEMO_CONFIG)]
-    return exit_status(lambda: measure(args))
+    return run_tool(lambda: measure(args))
 
 
 if __name__ == "__main__":

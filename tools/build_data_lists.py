@@ -19,11 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from videovit.data.lists import build_k400_lists, build_ssv2_lists, import_lists
-from videovit.utils.cli import exit_status
+from videovit.cli import run_tool
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse the command line, build the lists and print the report; 2 on bad annotations or paths."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,9 +44,11 @@ def main() -> int:
     for command in commands.choices.values():
         command.add_argument("--videos", required=True, type=Path, help="video root (DATA.PATH_PREFIX)")
         command.add_argument("--separator", default=" ", help="path/label separator of the lists")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     def build() -> None:
+        from videovit.prep.annotations import build_k400_lists, build_ssv2_lists, import_lists
+
         if args.command == "k400":
             report = build_k400_lists(args.annotations, args.videos, args.out, args.separator,
                                       args.labelled_test_csv)
@@ -58,7 +59,7 @@ def main() -> int:
                                   args.separator)
         print(report.summary())
 
-    return exit_status(build, (ValueError, FileNotFoundError))  # list errors name file and line
+    return run_tool(build)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from videovit.data.check import CheckReport, ScanSettings, check_list, write_clean_list, write_problems
-from videovit.data.decoding import BACKENDS
-from videovit.utils.cli import exit_status
+from videovit.cli import run_tool
+from videovit.errors import InputPathError
+
+BACKEND_NAMES = ("auto", "decord", "pyav", "torchcodec")  # videovit.data.decoding.BACKENDS, without importing it
 
 
-def _scan(args: argparse.Namespace) -> CheckReport:
-    """Check the list, write the problem file (and the clean list) and print the summary."""
+def _scan(args: argparse.Namespace) -> int:
+    """Check the list, write the problem file (and the clean list), print the summary; 1 if videos are broken."""
+    from videovit.prep.check import ScanSettings, check_list, write_clean_list, write_problems
+
     if args.prefix and not Path(args.prefix).is_dir():
-        raise FileNotFoundError(f"--prefix {args.prefix} is not a folder; pass the folder the list's paths "
+        raise InputPathError(f"--prefix {args.prefix} is not a folder; pass the folder the list's paths "
                                 f"are relative to (DATA.PATH_PREFIX)")
     out = args.out or args.list.with_suffix(".problems.txt")
     settings = ScanSettings(args.min_frames, args.backend, args.timeout, args.header_slack)
@@ -31,7 +34,7 @@ def _scan(args: argparse.Namespace) -> CheckReport:
     if args.write_clean_list is not None:
         kept = write_clean_list(args.write_clean_list, report, args.separator)
         print(f"wrote {kept} of {report.checked} videos (the broken ones left out) to {args.write_clean_list}")
-    return report
+    return 1 if report.problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,17 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-frames", type=int, default=8, help="fewer decodable frames = too short")
     parser.add_argument("--header-slack", type=int, default=1,
                         help="frames a header may over-promise before the video counts as truncated")
-    parser.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="decoding backend")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="decoding backend")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per video before giving up")
     args = parser.parse_args(argv)
     if args.min_frames < 1 or args.header_slack < 0 or (args.workers is not None and args.workers < 1):
         parser.error("--min-frames and --workers must be >= 1, --header-slack >= 0")
-    reports: list[CheckReport] = []
-    status = exit_status(lambda: reports.append(_scan(args)))
-    if status:
-        return status
-    return 1 if reports[0].problems else 0
+    return run_tool(lambda: _scan(args))
 
 
 if __name__ == "__main__":

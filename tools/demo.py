@@ -18,14 +18,10 @@ import math
 import sys
 from pathlib import Path
 
-from videovit import from_pretrained
+from videovit.cli import run_tool
 from videovit.config.cli import split_config_files
-from videovit.inference import InferenceModel, predict_video
-from videovit.utils.annotate import OUTPUT_SUFFIXES, write_annotated_video
-from videovit.utils.cli import exit_status
-from videovit.utils.compile import compile_if_configured
-from videovit.utils.timeline import plot_timeline
-from videovit.windows import ProgressBar, caption_at, predict_windows, top_classes, write_windows_csv
+from videovit.errors import InputPathError
+from videovit.viz.annotate import OUTPUT_SUFFIXES, write_annotated_video
 
 DECIMALS = 6
 
@@ -35,8 +31,11 @@ def truncated(prob: float) -> str:
     return f"{math.floor(prob * 10**DECIMALS) / 10**DECIMALS:.{DECIMALS}f}"
 
 
-def load_model(checkpoint: Path, cfg_files: list[str], overrides: list[str]) -> InferenceModel:
+def load_model(checkpoint: Path, cfg_files: list[str], overrides: list[str]):
     """``from_pretrained``, then ``torch.compile`` when MODEL.COMPILE is set (falls back to eager)."""
+    from videovit import from_pretrained
+    from videovit.runtime.compile import compile_if_configured
+
     loaded = from_pretrained(checkpoint, cfg_files, overrides, log=lambda _: None)
     compile_if_configured(loaded.model, loaded.cfg)
     return loaded
@@ -84,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def classify() -> None:
         if not args.checkpoint.exists():
-            raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
+            raise InputPathError(f"--checkpoint {args.checkpoint} does not exist")
         if not args.video.is_file():
-            raise FileNotFoundError(f"--video {args.video} does not exist")
+            raise InputPathError(f"--video {args.video} does not exist")
         loaded = load_model(args.checkpoint, cfg_files, trailing + list(args.overrides))
         test = loaded.cfg.TEST
         protocol = (f"{test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views of "
@@ -94,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.window is not None:
             caption = classify_windows(loaded, args, protocol)
         else:
+            from videovit.deploy.inference import predict_video
+
             predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
             print(f"{args.video}: {protocol}")
             width = max(len(name) for name, _ in predictions)
@@ -106,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                                            gif_width=args.gif_width, gif_fps=args.gif_fps)
             print(f"wrote {args.output} ({frames} frames)")
 
-    return exit_status(classify)
+    return run_tool(classify)
 
 
-def classify_windows(loaded: InferenceModel, args: argparse.Namespace, protocol: str):
+def classify_windows(loaded, args: argparse.Namespace, protocol: str):
     """Score every window, print and write them; the caption function for the annotated copy."""
+    from videovit.deploy.windows import ProgressBar, caption_at, predict_windows, top_classes, write_windows_csv
+    from videovit.viz.timeline import plot_timeline
+
     stride = args.stride if args.stride is not None else args.window
     print(f"{args.video}: windows of {args.window:g} s every {stride:g} s, each {protocol}")
     scores = predict_windows(loaded.model, loaded.cfg, args.video, args.window, stride,

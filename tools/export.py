@@ -13,13 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from videovit.export import ONNX_FILE, export_model
-from videovit.onnx_export import MAX_ABS_DIFF, ONNX_OPSET, OnnxUnavailable, check_onnx, export_onnx
-from videovit.utils.cli import USER_ERRORS, exit_status
-
-
-class OnnxMismatch(RuntimeError):
-    """onnxruntime's logits differ from PyTorch's by more than the tolerance."""
+from videovit.cli import run_tool
+from videovit.errors import CheckFailedError, InputPathError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,25 +24,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path, help="folder to write (created; existing files are replaced)")
     parser.add_argument("--onnx", action="store_true", help="also write and check model.onnx")
     parser.add_argument("--ema", action="store_true", help="export the EMA weights instead of the plain ones")
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (>= 17, default {ONNX_OPSET})")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (>= 17; default: videovit.deploy.onnx's)")
     args = parser.parse_args(argv)
-    if args.opset < 17:
+    if args.opset is not None and args.opset < 17:
         parser.error(f"--opset must be 17 or newer, got {args.opset}")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         parser.error(f"{args.out_dir} exists and is not a folder")
 
     def export() -> None:
         if not args.checkpoint.exists():
-            raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
+            raise InputPathError(f"checkpoint {args.checkpoint} does not exist")
+        from videovit.deploy.export import ONNX_FILE, export_model
+        from videovit.deploy.onnx import MAX_ABS_DIFF, ONNX_OPSET, check_onnx, export_onnx
+
         loaded = export_model(args.checkpoint, args.out_dir, use_ema=args.ema)
         if args.onnx:
             cfg = loaded.cfg
             clip_shape = (3, cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
             model = loaded.model.cpu().float()
-            path = export_onnx(model, clip_shape, args.out_dir / ONNX_FILE, args.opset)
+            path = export_onnx(model, clip_shape, args.out_dir / ONNX_FILE, args.opset or ONNX_OPSET)
             check = check_onnx(path, model, clip_shape)
             if not check.passed:
-                raise OnnxMismatch(f"{path}: onnxruntime differs from PyTorch by {check.max_abs_diff:.3g} "
+                raise CheckFailedError(f"{path}: onnxruntime differs from PyTorch by {check.max_abs_diff:.3g} "
                                    f"(> {MAX_ABS_DIFF:g}); the ONNX file is not trustworthy")
             print(f"{path}: onnxruntime matches PyTorch on batches of {check.batch_sizes}, "
                   f"max |logit diff| {check.max_abs_diff:.3g} (tolerance {MAX_ABS_DIFF:g})")
@@ -56,11 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported {args.checkpoint} to {args.out_dir} ({'EMA' if args.ema else 'plain'} weights, "
               f"{len(loaded.class_names)} classes)")
 
-    try:
-        return exit_status(export, USER_ERRORS + (OnnxUnavailable,))
-    except OnnxMismatch as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return run_tool(export)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,24 @@
 """Write the synthetic Kinetics-format dataset: `python tools/make_synthetic_data.py --root data/synthetic`.
 
-See videovit/data/synthetic.py for the classes, the layout and the options (`--help`).
+See videovit/prep/synthetic.py for the classes, the layout and the options (`--help`).
 """
 from __future__ import annotations
 
 import sys
 
-from videovit.data.synthetic import main
-from videovit.utils.cli import exit_status
+from videovit.cli import run_tool
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the dataset the command line describes; the status of ``videovit.cli.run_tool``."""
+
+    def write() -> None:
+        from videovit.prep.synthetic import main as write_dataset
+
+        write_dataset(argv)
+
+    return run_tool(write)
+
 
 if __name__ == "__main__":
-    sys.exit(exit_status(main))
+    sys.exit(main())

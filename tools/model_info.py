@@ -8,9 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from videovit.cli import run_tool
 from videovit.config import add_config_arguments, config_from_args
-from videovit.utils.cli import exit_status
-from videovit.utils.flops import model_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print a per-module table down to DEPTH (default 2); put it after "
                              "any bare KEY VALUE overrides")
     args = parser.parse_args(argv)
-    return exit_status(lambda: print(model_summary(config_from_args(args), args.per_module)))
+
+    def summarise() -> None:
+        cfg = config_from_args(args)
+        from videovit.bench.flops import model_summary
+
+        print(model_summary(cfg, args.per_module))
+
+    return run_tool(summarise)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.model_table import measure_config, render_table, replace_table
+from videovit.bench.model_table import measure_config, render_table, replace_table
+from videovit.cli import run_tool
 
 
 def write_table(configs: list[str], readme: Path | None) -> None:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("configs", nargs="+", help="config files, one table row each")
     parser.add_argument("--readme", type=Path, help="file whose model-table markers get the table")
     args = parser.parse_args(argv)
-    return exit_status(lambda: write_table(args.configs, args.readme), USER_ERRORS + (ValueError,))
+    return run_tool(lambda: write_table(args.configs, args.readme))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ import math
 import sys
 from pathlib import Path
 
+from videovit.cli import run_tool
 from videovit.data.lists import read_classes
-from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.plots import (
+from videovit.viz.plots import (
     PAIRS_SHOWN,
     most_confused_pairs,
     plot_confusion,
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for command in commands.choices.values():
         command.add_argument("--out", required=True, type=Path, help="PNG file to write")
     args = parser.parse_args(argv)
-    return exit_status(lambda: print(f"wrote {args.draw(args)}"), USER_ERRORS + (ValueError,))
+    return run_tool(lambda: print(f"wrote {args.draw(args)}"))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from videovit import from_pretrained
+from videovit.cli import run_tool
 from videovit.config.cli import split_config_files
-from videovit.engine.distributed import barrier, init_distributed, shutdown_distributed
-from videovit.predict import predict_videos, videos_in_folder, videos_in_list, write_predictions
-from videovit.utils.cli import USER_ERRORS, exit_status
-from videovit.utils.compile import compile_if_configured
+from videovit.errors import CheckFailedError, InputPathError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,18 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and predict; 2 on user errors, 1 when no video could be predicted."""
     args = parse_args(argv)
     cfg_files, trailing = split_config_files(args.cfg)
-    outcome = {"predicted": 0}
 
     def predict() -> None:
         if not args.checkpoint.exists():
-            raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
+            raise InputPathError(f"--checkpoint {args.checkpoint} does not exist")
+        from videovit import from_pretrained
+        from videovit.deploy.predict import predict_videos, videos_in_folder, videos_in_list, write_predictions
+        from videovit.runtime.compile import compile_if_configured
+        from videovit.runtime.distributed import barrier, init_distributed, shutdown_distributed
+
         paths = videos_in_list(args.list, args.prefix) if args.list is not None else videos_in_folder(args.folder)
         loaded = from_pretrained(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
         ctx = init_distributed(loaded.cfg.DEVICE, loaded.cfg.DIST_BACKEND)
         try:
             model = compile_if_configured(loaded.model.to(ctx.device), loaded.cfg)
             predictions = predict_videos(model, loaded.cfg, paths, loaded.class_names, ctx)
-            outcome["predicted"] = predictions.num_predicted
             if ctx.is_main:
                 failed_file = write_predictions(args.out, predictions, loaded.class_names, args.top_k)
                 for video, reason in sorted(predictions.scores.failed.items()):
@@ -72,12 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             barrier()
         finally:
             shutdown_distributed()
+        if predictions.num_predicted == 0:
+            raise CheckFailedError("no video could be predicted (see the failures above)")
 
-    status = exit_status(predict, USER_ERRORS + (ValueError,))
-    if status == 0 and outcome["predicted"] == 0:
-        print("error: no video could be predicted (see the failures above)", file=sys.stderr)
-        return 1
-    return status
+    return run_tool(predict)
 
 
 if __name__ == "__main__":

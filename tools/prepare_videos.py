@@ -19,17 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from videovit.data.lists import read_list
-from videovit.data.prepare import (
-    DEFAULT_KEYFRAME_INTERVAL,
-    DEFAULT_SHORT_SIDE,
-    PrepareReport,
-    PrepareSettings,
-    check_roots,
-    prepare_tree,
-    rewrite_list,
-)
-from videovit.utils.cli import exit_status
+from videovit.cli import run_tool
+from videovit.errors import InputPathError, UsageError
+from videovit.prep.prepare import DEFAULT_KEYFRAME_INTERVAL, DEFAULT_SHORT_SIDE
 
 FAILURES_FILE = "prepare_failures.txt"
 
@@ -56,23 +48,29 @@ class ProgressBar:
         print(f"\r{line}" if self.interactive else line, end=end, file=sys.stderr, flush=True)
 
 
-def _check_usage(args: argparse.Namespace) -> PrepareSettings:
-    """The encoding settings, after checking the folders and list files (ValueError / FileNotFoundError)."""
+def _check_usage(args: argparse.Namespace):
+    """The encoding settings, after checking the folders and list files."""
+    from videovit.data.lists import read_list
+    from videovit.prep.prepare import PrepareSettings, check_roots
+
     settings = PrepareSettings(args.short_side, args.keyframe_interval, args.fps, args.crf, args.preset)
     check_roots(args.src, args.out)
     if len({path.name for path in args.lists}) != len(args.lists):
-        raise ValueError("--lists names two files with the same name; rewrite them in separate runs with "
+        raise UsageError("--lists names two files with the same name; rewrite them in separate runs with "
                          "different --lists-out folders")
     missing = [str(path) for path in args.lists if not path.is_file()]
     if missing:
-        raise FileNotFoundError(f"list file {missing[0]} does not exist")
+        raise InputPathError(f"list file {missing[0]} does not exist")
     for list_file in args.lists:
         read_list(list_file, args.separator)  # a malformed list fails now, not after hours of encoding
     return settings
 
 
-def _run(args: argparse.Namespace, settings: PrepareSettings) -> PrepareReport:
-    """Prepare the tree, write the failure report and the rewritten lists, print the summary."""
+def _run(args: argparse.Namespace) -> int:
+    """Prepare the tree, write the failure report and the rewritten lists, print the summary; 1 if some failed."""
+    settings = _check_usage(args)
+    from videovit.prep.prepare import prepare_tree, rewrite_list
+
     report = prepare_tree(args.src, args.out, settings, args.workers, ProgressBar())
     failures_file = args.out / FAILURES_FILE
     failures_file.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failures),
@@ -84,7 +82,7 @@ def _run(args: argparse.Namespace, settings: PrepareSettings) -> PrepareReport:
         print(f"wrote {written}: {kept} of {listed} videos ({listed - kept} without a prepared copy left out)")
     if args.lists:
         print(f"train on them with DATA.PATH_TO_DATA_DIR {lists_out} DATA.PATH_PREFIX {args.out}")
-    return report
+    return 1 if report.failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,13 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
-    settings: list[PrepareSettings] = []
-    status = exit_status(lambda: settings.append(_check_usage(args)), (ValueError, FileNotFoundError))
-    reports: list[PrepareReport] = []
-    status = status or exit_status(lambda: reports.append(_run(args, settings[0])))
-    if status:
-        return status
-    return 1 if reports[0].failures else 0
+    return run_tool(lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -12,14 +12,12 @@ from typing import Any
 
 from safetensors.torch import load_file
 
+from videovit.errors import CheckpointError
+
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "videovit-export"
 FORMAT_VERSION = 1
-
-
-class ExportedFolderError(ValueError):
-    """A folder that is not a readable export: the message says what is wrong and what to do."""
 
 
 def is_exported_folder(path: str | Path) -> bool:
@@ -32,19 +30,19 @@ def read_exported_folder(folder: str | Path) -> dict[str, Any]:
     """``{"model": weights, "config": videovit config (YAML), "class_names": [...]}`` of an exported folder."""
     folder = Path(folder)
     if not is_exported_folder(folder):
-        raise ExportedFolderError(f"{folder} is not an exported model folder (it needs {CONFIG_FILE} and "
+        raise CheckpointError(f"{folder} is not an exported model folder (it needs {CONFIG_FILE} and "
                                   f"{WEIGHTS_FILE}); write one with tools/export.py")
     config_path = folder / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ExportedFolderError(f"{config_path} is not valid JSON ({err}); export the model again") from err
+        raise CheckpointError(f"{config_path} is not valid JSON ({err}); export the model again") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT or "videovit_config" not in config:
-        raise ExportedFolderError(f"{config_path} was not written by tools/export.py (no '{FORMAT}' format or no "
+        raise CheckpointError(f"{config_path} was not written by tools/export.py (no '{FORMAT}' format or no "
                                   "videovit_config); export the model again with tools/export.py")
     labels = config.get("id2label", {})
     class_names = [labels.get(str(i)) for i in range(len(labels))]
     if not class_names or any(name is None for name in class_names):
-        raise ExportedFolderError(f"{config_path}: id2label must map 0..K-1 to class names; export the model again")
+        raise CheckpointError(f"{config_path}: id2label must map 0..K-1 to class names; export the model again")
     return {"model": load_file(str(folder / WEIGHTS_FILE), device="cpu"), "config": config["videovit_config"],
             "class_names": class_names}

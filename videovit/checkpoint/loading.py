@@ -16,13 +16,13 @@ from torch import nn
 
 from videovit.checkpoint.reading import (
     VIDEOVIT_LAYOUT,
-    CheckpointError,
     detect_layout,
     extract_state_dict,
     has_ema_weights,
     read_checkpoint,
 )
 from videovit.checkpoint.report import LoadReport
+from videovit.errors import CheckpointError
 from videovit.models.family import ModelFamily, VideoBackbone
 from videovit.models.registry import family_owning, get_family
 

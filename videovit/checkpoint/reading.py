@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from yacs.config import CfgNode
 
-from videovit.checkpoint.exported import ExportedFolderError, read_exported_folder
+from videovit.checkpoint.exported import read_exported_folder
+from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout
 from videovit.models.registry import checkpoint_layouts, families, family_owning
 
@@ -19,10 +21,6 @@ VIDEOVIT_LAYOUT = CheckpointLayout("videovit", weights_key="model", ema_key="mod
 FLAT_LAYOUT = CheckpointLayout("timm")
 TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle it, "
               "but only for a file you trust: unpickling can run arbitrary code")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used as asked: the message names the file and what to do."""
 
 
 def layouts() -> list[CheckpointLayout]:
@@ -35,6 +33,14 @@ def layout_names() -> list[str]:
     return [layout.name for layout in layouts()]
 
 
+def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
+    """TRAIN.CHECKPOINT_TYPE must be auto or a layout this project or a registered family knows."""
+    valid = ("auto", *layout_names())
+    if cfg.TRAIN.CHECKPOINT_TYPE in valid:
+        return []
+    return [f"TRAIN.CHECKPOINT_TYPE = {cfg.TRAIN.CHECKPOINT_TYPE!r} must be one of {', '.join(map(repr, valid))}"]
+
+
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, or a
     folder written by tools/export.py (in this project's checkpoint layout).
@@ -43,10 +49,7 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     """
     path = Path(path)
     if path.is_dir():
-        try:
-            return read_exported_folder(path)
-        except ExportedFolderError as err:
-            raise CheckpointError(str(err)) from err
+        return read_exported_folder(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if path.suffix == ".safetensors":

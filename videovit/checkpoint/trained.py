@@ -19,9 +19,10 @@ from typing import Any
 from yacs.config import CfgNode
 
 from videovit.checkpoint.loading import load_checkpoint_contents
-from videovit.checkpoint.reading import CheckpointError, is_videovit_checkpoint, read_checkpoint
+from videovit.checkpoint.reading import is_videovit_checkpoint, read_checkpoint
 from videovit.checkpoint.report import LoadReport
-from videovit.config.loading import ConfigError, all_keys, config_from_text, explicit_keys, set_value
+from videovit.config.loading import all_keys, config_from_text, explicit_keys, get_value, set_value
+from videovit.errors import CheckpointError, ConfigError
 from videovit.models import VideoBackbone, build_model
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
     user_set = explicit_keys(cfg)
     taken, kept = [], []
     for key in [f"MODEL.{name}" for name in all_keys(cfg.MODEL)] + list(CHECKPOINT_DECIDES):
-        mine, theirs = _get(cfg, key), _get(saved, key)
+        mine, theirs = get_value(cfg, key), get_value(saved, key)
         if mine == theirs:
             continue
         if key in user_set:
@@ -126,10 +127,3 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
                          + (f", epoch {contents['epoch']}" if isinstance(contents.get("epoch"), int) else ""))
     return TrainedModel(model, cfg, None if class_names is None else list(class_names), report, str(path),
                         "model_ema" if use_ema else "model")
-
-
-def _get(cfg: CfgNode, key: str) -> Any:
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node

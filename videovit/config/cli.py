@@ -6,7 +6,8 @@ from pathlib import Path
 
 from yacs.config import CfgNode
 
-from videovit.config.loading import ConfigError, load_config
+from videovit.config.loading import load_config
+from videovit.errors import ConfigError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 

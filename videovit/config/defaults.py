@@ -6,6 +6,9 @@ SOLVER.BASE_BATCH_SIZE clips and is scaled linearly with the real global batch
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from yacs.config import CfgNode
 
 _C = CfgNode()
@@ -35,7 +38,7 @@ _C.MODEL.DEPTHS = []
 _C.MODEL.NUM_HEADS = []
 # Recompute block activations in the backward pass to save memory (activation checkpointing).
 _C.MODEL.ACT_CHECKPOINT = False
-# Run the model through torch.compile (videovit/utils/compile.py): falls back to eager mode with one
+# Run the model through torch.compile (videovit/runtime/compile.py): falls back to eager mode with one
 # warning where compilation fails. Compiling takes tens of seconds before the first step.
 _C.MODEL.COMPILE = False
 
@@ -211,11 +214,27 @@ _C.DETERMINISTIC = False
 _C.TENSORBOARD = True
 
 
-def get_defaults() -> CfgNode:
-    """A fresh, mutable copy of the defaults, with every model family's own MODEL.* keys."""
-    from videovit.models.registry import config_keys
+# The MODEL.* keys that only some model families have are declared by ``videovit.models`` when it is
+# imported (this package does not import the models: it stays free of torch, so that a config mistake is
+# reported at once). Until then, unknown MODEL.* keys are kept as given and checked later
+# (``videovit.models.complete_config``); see docs/architecture.md.
+_family_keys: Callable[[], Iterable[tuple[str, Any]]] | None = None
 
+
+def declare_family_keys(provider: Callable[[], Iterable[tuple[str, Any]]]) -> None:
+    """Make ``provider() -> (name, default) pairs`` the source of the families' own MODEL.* keys."""
+    global _family_keys
+    _family_keys = provider
+
+
+def family_keys_declared() -> bool:
+    """Whether the model families' own MODEL.* keys are known (``videovit.models`` is imported)."""
+    return _family_keys is not None
+
+
+def get_defaults() -> CfgNode:
+    """A fresh, mutable copy of the defaults, with every model family's own MODEL.* keys once known."""
     cfg = _C.clone()
-    for key in config_keys():
-        cfg.MODEL[key.name] = key.default
+    for name, default in _family_keys() if _family_keys is not None else ():
+        cfg.MODEL[name] = default
     return cfg

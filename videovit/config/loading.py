@@ -10,16 +10,15 @@ from typing import Any
 import yaml
 from yacs.config import CfgNode
 
-from videovit.config.defaults import get_defaults
+from videovit.config.defaults import family_keys_declared, get_defaults
+from videovit.config.validation import validate_config
+from videovit.errors import ConfigError
 
 BASE_KEY = "_BASE_"
 _EXPLICIT = "explicit_keys"
+_UNDECLARED = "undeclared_keys"
 # Spellings of a boolean YAML accepts (the saved config.yaml writes true/false), in any case.
 BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
-
-
-class ConfigError(ValueError):
-    """A configuration the user must change: the message says which key or file and what to do."""
 
 
 def load_config(cfg_files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
@@ -33,7 +32,7 @@ def load_config(cfg_files: Sequence[str | Path] = (), overrides: Sequence[str] =
     for path in cfg_files:
         explicit.update(merge_file(cfg, Path(path)))
     explicit.update(merge_overrides(cfg, overrides))
-    return _finish(cfg, explicit, validate)
+    return finish_config(cfg, explicit, validate)
 
 
 def config_from_text(text: str, source: str, overrides: Sequence[str] = ()) -> CfgNode:
@@ -41,7 +40,7 @@ def config_from_text(text: str, source: str, overrides: Sequence[str] = ()) -> C
     cfg = get_defaults()
     explicit = set(_merge_mapping(cfg, _parse_yaml(text, source), source))
     explicit.update(merge_overrides(cfg, overrides))
-    return _finish(cfg, explicit, validate=True)
+    return finish_config(cfg, explicit, validate=True)
 
 
 def explicit_keys(cfg: CfgNode) -> frozenset[str]:
@@ -49,10 +48,14 @@ def explicit_keys(cfg: CfgNode) -> frozenset[str]:
     return cfg.__dict__.get(_EXPLICIT, frozenset())
 
 
-def _finish(cfg: CfgNode, explicit: set[str], validate: bool) -> CfgNode:
-    if validate:
-        from videovit.config.validation import validate_config
+def undeclared_keys(cfg: CfgNode) -> dict[str, str]:
+    """MODEL.* keys set before the model families declared theirs: key -> where it was set."""
+    return dict(cfg.__dict__.get(_UNDECLARED, {}))
 
+
+def finish_config(cfg: CfgNode, explicit: set[str], validate: bool) -> CfgNode:
+    """``cfg`` validated (with ``validate``), frozen, remembering the ``explicit`` keys its sources set."""
+    if validate:
         validate_config(cfg)
     cfg.__dict__[_EXPLICIT] = frozenset(explicit)  # yacs keeps attributes out of the dumped keys
     cfg.freeze()
@@ -110,6 +113,14 @@ def all_keys(cfg: CfgNode, prefix: str = "") -> list[str]:
     return keys
 
 
+def get_value(cfg: CfgNode, key: str) -> Any:
+    """The value of dotted ``key`` in ``cfg`` (KeyError when it has none)."""
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
 def set_value(cfg: CfgNode, key: str, value: Any, source: str, parse: bool = False) -> None:
     """Set dotted ``key`` to ``value`` after checking that the key exists and the type fits.
 
@@ -123,10 +134,19 @@ def set_value(cfg: CfgNode, key: str, value: Any, source: str, parse: bool = Fal
         if not isinstance(node, CfgNode):
             break
     if not isinstance(node, CfgNode) or leaf not in node or isinstance(node[leaf], CfgNode):
+        if _may_be_family_key(key):  # checked once the families declare their keys
+            cfg.MODEL[leaf] = _parse_literal(value) if parse and isinstance(value, str) else value
+            cfg.__dict__.setdefault(_UNDECLARED, {})[key] = source
+            return
         raise ConfigError(_unknown_key_message(cfg, key, source))
     if parse and not isinstance(node[leaf], str):
         value = _parse_literal(value)
     node[leaf] = _coerce(key, node[leaf], value, source)
+
+
+def _may_be_family_key(key: str) -> bool:
+    parts = key.split(".")
+    return not family_keys_declared() and len(parts) == 2 and parts[0] == "MODEL" and parts[1].isupper()
 
 
 def _unknown_key_message(cfg: CfgNode, key: str, source: str) -> str:

@@ -1,22 +1,18 @@
-"""Value checks run before any work starts: every problem is reported at once, with the fix."""
+"""Value checks run before any work starts: every problem is reported at once, with the fix.
+
+These are the checks that need nothing but the config. The layers above add theirs before a run
+starts (the model's keys, checkpoint types, devices: ``videovit.engine.preflight``).
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from yacs.config import CfgNode
 
-from videovit.config.loading import ConfigError
+from videovit.errors import ConfigError
 
 DECODING_BACKENDS = ("auto", "pyav", "torchcodec", "decord")
-
-
-def checkpoint_types() -> tuple[str, ...]:
-    """Values of TRAIN.CHECKPOINT_TYPE: auto, or a layout of this project or of a registered family."""
-    from videovit.checkpoint.reading import layout_names
-
-    return ("auto", *layout_names())
 
 
 def validate_config(cfg: CfgNode) -> None:
@@ -24,9 +20,15 @@ def validate_config(cfg: CfgNode) -> None:
     problems: list[str] = []
     for check in _CHECKS:
         check(cfg, problems.append)
+    raise_problems(problems)
+
+
+def raise_problems(problems: Sequence[str]) -> None:
+    """A ``ConfigError`` naming every problem on one line, unless there is none."""
+    if len(problems) == 1:
+        raise ConfigError(f"invalid configuration: {problems[0]}")
     if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+        raise ConfigError(f"invalid configuration ({len(problems)} problems): {'; '.join(problems)}")
 
 
 Report = Callable[[str], None]
@@ -48,28 +50,12 @@ def _one_of(report: Report, key: str, value: Any, choices: tuple) -> None:
 
 
 def _check_model(cfg: CfgNode, report: Report) -> None:
-    from videovit.models.build import architecture_overrides, config_keys_of
-    from videovit.models.registry import config_keys, family_of, list_models, unknown_model_message
-
+    """The keys every model has (the model's own are checked by ``videovit.models.model_problems``)."""
     m = cfg.MODEL
     _at_least(report, "MODEL.NUM_CLASSES", m.NUM_CLASSES, 1)
     _within(report, "MODEL.DROP_PATH_RATE", m.DROP_PATH_RATE, 0.0, 0.99)
     _within(report, "MODEL.DROPOUT_RATE", m.DROPOUT_RATE, 0.0, 0.99)
     _at_least(report, "MODEL.TIME_EMBED_INIT_STD", m.TIME_EMBED_INIT_STD, 0.0)
-    if m.NAME not in list_models():
-        report(f"MODEL.NAME: {unknown_model_message(m.NAME)}")
-        return
-    family = family_of(m.NAME)
-    own = {key.name for key in family.config_keys}
-    for key in config_keys():
-        if key.name not in own and m[key.name] != key.default:
-            report(f"MODEL.{key.name} = {m[key.name]!r} does not apply to {m.NAME}, a {family.name} model: "
-                   f"remove it (it belongs to another family)")
-    try:
-        family.arch(m.NAME, architecture_overrides(cfg))
-    except ValueError as err:
-        keys = [key for override, key in config_keys_of(m.NAME).items() if override in str(err)]
-        report(f"{' / '.join(keys) or 'MODEL'} ({m.NAME}): {err}")
 
 
 def _check_data(cfg: CfgNode, report: Report) -> None:
@@ -124,7 +110,6 @@ def _check_train(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TRAIN.CHECKPOINT_EVERY_STEPS", t.CHECKPOINT_EVERY_STEPS, 0)
     _at_least(report, "TRAIN.EVAL_PERIOD", t.EVAL_PERIOD, 0)
     _at_least(report, "TRAIN.MAX_STEPS", t.MAX_STEPS, 0)
-    _one_of(report, "TRAIN.CHECKPOINT_TYPE", t.CHECKPOINT_TYPE, checkpoint_types())
     _one_of(report, "TRAIN.NONFINITE_LOSS", t.NONFINITE_LOSS, ("stop", "skip"))
     if s.BASE_LR <= 0:
         report(f"SOLVER.BASE_LR = {s.BASE_LR} must be positive")
@@ -168,16 +153,22 @@ def _check_test_and_run(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "LOG_PERIOD", cfg.LOG_PERIOD, 1)
     _one_of(report, "DEVICE", cfg.DEVICE, ("auto", "cpu", "cuda"))
     _one_of(report, "DIST_BACKEND", cfg.DIST_BACKEND, ("auto", "nccl", "gloo"))
-    on_cpu = cfg.DEVICE == "cpu" or (cfg.DEVICE == "auto" and not torch.cuda.is_available())
-    device = "DEVICE is cpu" if cfg.DEVICE == "cpu" else "DEVICE is auto and PyTorch sees no GPU"
-    if cfg.DEVICE == "cuda" and not torch.cuda.is_available():
-        report("DEVICE is cuda but PyTorch sees no GPU: use DEVICE cpu or auto")
-    if on_cpu and cfg.DIST_BACKEND == "nccl":
-        report(f"DIST_BACKEND nccl needs GPUs but {device}: use gloo or auto")
-    if on_cpu and cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16":
-        report(f"AMP.DTYPE fp16 needs a GPU but {device}: use AMP.DTYPE bf16 on CPU, or AMP.ENABLE False")
+    device_problems(cfg, "DEVICE is cpu" if cfg.DEVICE == "cpu" else None, report)
     if not cfg.OUTPUT_DIR:
         report("OUTPUT_DIR must name a folder for checkpoints and logs")
+
+
+def device_problems(cfg: CfgNode, cpu_reason: str | None, report: Report) -> None:
+    """Settings that need a GPU while the run is on the CPU for ``cpu_reason`` (None: not on the CPU).
+
+    Checked here for DEVICE cpu; ``videovit.runtime`` checks DEVICE auto/cuda once it can ask the GPU.
+    """
+    if cpu_reason is None:
+        return
+    if cfg.DIST_BACKEND == "nccl":
+        report(f"DIST_BACKEND nccl needs GPUs but {cpu_reason}: use gloo or auto")
+    if cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16":
+        report(f"AMP.DTYPE fp16 needs a GPU but {cpu_reason}: use AMP.DTYPE bf16 on CPU, or AMP.ENABLE False")
 
 
 _CHECKS = (_check_model, _check_data, _check_train, _check_regularisation, _check_test_and_run)

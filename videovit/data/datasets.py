@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
-from videovit.data.decoding import DecodeError, probe_video, read_frames, set_default_backend
+from videovit.data.decoding import DEFAULT_BACKEND, check_backend, probe_video, read_frames
 from videovit.data.lists import SPLITS, read_classes, read_list
 from videovit.data.sampling import SAMPLING_METHODS, sample_indices
 from videovit.data.transforms import TrainTransform, ViewTransform, build_train_transform, build_view_transform
+from videovit.errors import DataSetupError, DecodeError
 
 DATASETS = ("kinetics", "ssv2")
 Failure = tuple[str, str]
@@ -78,7 +79,7 @@ class ClipSampling:
 
 
 def load_clip_frames(path: str | Path, sampling: ClipSampling, train: bool, view: int = 0, num_views: int = 1,
-                     generator: torch.Generator | None = None, backend: str | None = None,
+                     generator: torch.Generator | None = None, backend: str = DEFAULT_BACKEND,
                      timeout: float = 0.0) -> np.ndarray:
     """Probe ``path``, sample frame indices within its real frame count and decode them.
 
@@ -123,10 +124,9 @@ class VideoDataset(Dataset):
         self.path_prefix = Path(path_prefix)
         self.num_temporal_views, self.num_spatial_crops = num_temporal_views, num_spatial_crops
         self.max_decode_retries, self.decode_timeout = max_decode_retries, decode_timeout
-        self.backend, self.seed, self.epoch = backend, seed, 0
+        self.backend, self.seed, self.epoch = check_backend(backend), seed, 0
         self._list_hash = _files_sha256(self.list_file, self.classes_file)
         self._decoded: tuple[int, int, np.ndarray | Failure] | None = None  # test: last view's frames
-        set_default_backend(backend)
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -280,14 +280,6 @@ def _collate_fields(samples: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def worker_init_fn(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: make the worker's default decoding backend the dataset's."""
-    info = get_worker_info()
-    backend = getattr(info.dataset, "backend", None) if info is not None else None
-    if backend:
-        set_default_backend(backend)
-
-
 # ---------------------------------------------------------------------------- from the config
 
 def build_dataset(cfg, split: str) -> VideoDataset:
@@ -310,7 +302,7 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     transform = build_train_transform(cfg, data.DATASET) if split == "train" else build_view_transform(cfg, crops)
     data_dir = Path(data.PATH_TO_DATA_DIR)
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"DATA.PATH_TO_DATA_DIR {str(data_dir)!r} is not a folder; set it to the folder "
+        raise DataSetupError(f"DATA.PATH_TO_DATA_DIR {str(data_dir)!r} is not a folder; set it to the folder "
                                 f"of the list files (build them with tools/build_data_lists.py)")
     dataset = VideoDataset(
         data_dir / f"{list_name}.csv", data_dir / "classes.txt", split,
@@ -319,23 +311,23 @@ def build_dataset(cfg, split: str) -> VideoDataset:
         num_spatial_crops=crops, max_decode_retries=data.MAX_DECODE_RETRIES,
         decode_timeout=data.DECODE_TIMEOUT, backend=data.DECODING_BACKEND, seed=cfg.RNG_SEED)
     if len(dataset.class_names) != cfg.MODEL.NUM_CLASSES:
-        raise ValueError(f"{dataset.classes_file} has {len(dataset.class_names)} classes but MODEL.NUM_CLASSES "
+        raise DataSetupError(f"{dataset.classes_file} has {len(dataset.class_names)} classes but MODEL.NUM_CLASSES "
                          f"is {cfg.MODEL.NUM_CLASSES}; set MODEL.NUM_CLASSES to match the list")
     check_videos_reachable(dataset)
     return dataset
 
 
 def check_videos_reachable(dataset: VideoDataset, probe: int = 20) -> None:
-    """ValueError when none of the first ``probe`` listed videos exists: DATA.PATH_PREFIX (or the
+    """DataSetupError when none of the first ``probe`` listed videos exists: DATA.PATH_PREFIX (or the
     list) is wrong, and every sample would fail. Some missing videos are handled per video instead."""
     paths = [dataset.video_path(i) for i in range(min(probe, dataset.num_videos))]
     if not any(Path(path).exists() for path in paths):
-        raise ValueError(f"none of the first {len(paths)} videos of {dataset.list_file} exists (e.g. {paths[0]}); "
+        raise DataSetupError(f"none of the first {len(paths)} videos of {dataset.list_file} exists (e.g. {paths[0]}); "
                          f"set DATA.PATH_PREFIX (now {str(dataset.path_prefix)!r}) to the folder the list's "
                          f"paths are relative to")
 
 
 __all__ = [
     "ClipSampling", "DATASETS", "DecodeTimeout", "VideoDataset", "build_dataset", "check_videos_reachable",
-    "collate_clips", "collate_views", "failure_reason", "load_clip_frames", "time_limit", "worker_init_fn",
+    "collate_clips", "collate_views", "failure_reason", "load_clip_frames", "time_limit",
 ]

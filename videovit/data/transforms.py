@@ -29,6 +29,8 @@ from timm.data import auto_augment
 from timm.data.auto_augment import rand_augment_transform
 from torchvision.transforms.v2 import functional as TF
 
+from videovit.errors import ConfigError, InputPathError, ListFileError
+
 CROP_MODES = ("corners", "uniform")
 # ImageNet's per-channel RGB mean and std in [0, 1] (the DATA.MEAN / DATA.STD defaults).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -88,24 +90,24 @@ def load_flip_class_swap(path: str | Path, num_classes: int | None = None) -> di
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"flip class-swap file {path} does not exist; fix DATA.FLIP_CLASS_SWAP")
+        raise InputPathError(f"flip class-swap file {path} does not exist; fix DATA.FLIP_CLASS_SWAP")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}); DATA.FLIP_CLASS_SWAP must name a text file") from None
+        raise ListFileError(f"{path}: not UTF-8 text ({err}); DATA.FLIP_CLASS_SWAP must name a text file") from None
     swap: dict[int, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 2 or not all(f.isdigit() for f in fields):
-            raise ValueError(f"{path}:{number}: expected two class indices 'a b', got {line!r}")
+            raise ListFileError(f"{path}:{number}: expected two class indices 'a b', got {line!r}")
         a, b = int(fields[0]), int(fields[1])
         if num_classes is not None and max(a, b) >= num_classes:
-            raise ValueError(f"{path}:{number}: class {max(a, b)} is out of range [0, {num_classes}); fix the "
+            raise ListFileError(f"{path}:{number}: class {max(a, b)} is out of range [0, {num_classes}); fix the "
                              f"file or MODEL.NUM_CLASSES")
         if a in swap or b in swap:
-            raise ValueError(f"{path}:{number}: class {a if a in swap else b} already has a swap partner")
+            raise ListFileError(f"{path}:{number}: class {a if a in swap else b} already has a swap partner")
         swap[a], swap[b] = b, a
     return swap
 
@@ -135,7 +137,7 @@ class ClipRandAugment:
         try:
             self.augment = rand_augment_transform(spec, hparams)
         except (AssertionError, ValueError, KeyError) as err:
-            raise ValueError(f"DATA.RAND_AUGMENT {spec!r} is not a timm RandAugment spec such as "
+            raise ConfigError(f"DATA.RAND_AUGMENT {spec!r} is not a timm RandAugment spec such as "
                              f"'rand-m7-n4-mstd0.5' ({err})") from None
         for op in self.augment.ops:
             if op.aug_fn is auto_augment.posterize:

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from videovit.checkpoint import CheckpointError
+from videovit.errors import CheckpointError
 
 CHECKPOINT_SUBDIR = "checkpoints"
 LATEST_NAME = "checkpoint_latest.pyth"

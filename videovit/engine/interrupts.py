@@ -2,9 +2,9 @@
 
 While training, the first signal only sets a flag: the Trainer shares it with every process at the
 end of the current optimiser step (inside the step's one collective), so all processes stop after
-the same step, rank 0 saves a checkpoint that resumes at the next batch, and ``RunInterrupted``
+the same step, rank 0 saves a checkpoint that resumes at the next batch, and ``Interrupted``
 carries the exit status out. A second signal exits at once (no checkpoint). Outside training (the
-test phase) the first signal raises ``RunInterrupted`` immediately: there is nothing to save.
+test phase) the first signal raises ``Interrupted`` immediately: there is nothing to save.
 """
 from __future__ import annotations
 
@@ -15,21 +15,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def exit_status_for(signum: int) -> int:
-    """The shell's status for a process ended by ``signum``: 128 + its number (143, 130)."""
-    return 128 + signum
-
-
-class RunInterrupted(Exception):
-    """The run stopped on a signal; ``status`` is the exit status to end the process with."""
-
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
-        self.signum = signum
-        self.status = exit_status_for(signum)
+from videovit.cli import HANDLED_SIGNALS
+from videovit.errors import Interrupted
 
 
 class InterruptGuard:
@@ -66,14 +53,14 @@ class InterruptGuard:
         if self.signum is not None:
             sys.stderr.write(f"second signal ({name}): exiting at once, without a checkpoint\n")
             sys.stderr.flush()
-            os._exit(exit_status_for(signum))
+            os._exit(128 + signum)
         self.signum = signum
         if not self.deferred:
             message = f"interrupted by {name} outside training (nothing to save); rerun the same command to redo it"
             self.notify(message)
-            raise RunInterrupted(signum, message)
+            raise Interrupted(signum, message)
         self.notify(f"received {name}: stopping after the current step with a checkpoint "
                     f"(send it again to exit at once)")
 
 
-__all__ = ["HANDLED_SIGNALS", "InterruptGuard", "RunInterrupted", "exit_status_for"]
+__all__ = ["InterruptGuard"]

@@ -26,21 +26,18 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from yacs.config import CfgNode
 
-from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views, worker_init_fn
+from videovit.cli import HANDLED_SIGNALS
+from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views
 from videovit.data.lists import read_classes
-from videovit.engine.distributed import DistContext
-from videovit.engine.interrupts import HANDLED_SIGNALS
-
-
-class DataSetupError(ValueError):
-    """The data of a split cannot be used as configured (missing list, bad label, class count, ...)."""
+from videovit.errors import DataSetupError, UserError
+from videovit.runtime.distributed import DistContext
 
 
 def load_split(cfg: CfgNode, split: str) -> VideoDataset:
     """``build_dataset(cfg, split)`` with its list/config problems turned into ``DataSetupError``."""
     try:
         return build_dataset(cfg, split)
-    except (ValueError, FileNotFoundError) as err:
+    except UserError as err:
         raise DataSetupError(f"cannot build the {split} dataset: {err}") from err
 
 
@@ -49,7 +46,7 @@ def class_names(cfg: CfgNode) -> list[str]:
     run checks its checkpoint against them before loading weights)."""
     try:
         return read_classes(Path(cfg.DATA.PATH_TO_DATA_DIR) / "classes.txt")
-    except (ValueError, FileNotFoundError) as err:
+    except UserError as err:
         raise DataSetupError(f"cannot read the classes: {err}") from err
 
 
@@ -90,10 +87,9 @@ class EpochSampler(DistributedSampler):
 
 
 def _worker_start(worker_id: int) -> None:
-    """Leave SIGINT/SIGTERM to the main process, then the dataset's own worker set-up."""
+    """Leave SIGINT/SIGTERM to the main process."""
     for signum in HANDLED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    worker_init_fn(worker_id)
 
 
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: int, ctx: DistContext,

@@ -10,19 +10,16 @@ import numpy as np
 import torch
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError
-from videovit.config import ConfigError, save_config
-from videovit.data.decoding import DecodeError
-from videovit.engine.distributed import DistContext, init_distributed, shutdown_distributed
-from videovit.engine.interrupts import HANDLED_SIGNALS, InterruptGuard, RunInterrupted
-from videovit.engine.loaders import DataSetupError, class_names, load_splits
+from videovit.cli import HANDLED_SIGNALS
+from videovit.config import save_config
+from videovit.engine.interrupts import InterruptGuard
+from videovit.engine.loaders import class_names, load_splits
+from videovit.engine.preflight import check_run_config
 from videovit.engine.run_log import StatsWriter, log_failure, setup_logging
 from videovit.engine.testing import load_test_model, test
-from videovit.engine.trainer import NonFiniteLossError, Trainer
-
-# Failures whose message says what to change: logged without a traceback (anything else is a bug).
-EXPLAINED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, DecodeError, FileNotFoundError,
-                                                     DataSetupError, NonFiniteLossError)
+from videovit.engine.trainer import Trainer
+from videovit.errors import Interrupted, UserError
+from videovit.runtime.distributed import DistContext, init_distributed, shutdown_distributed
 
 
 def seed_everything(seed: int) -> None:
@@ -51,9 +48,10 @@ def run(cfg: CfgNode) -> dict | None:
     """Seed, set up devices and processes, save the merged config, then train and/or test.
 
     Returns the test metrics (``metrics.json``'s content) when TEST.ENABLE, else None. Raises
-    ``RunInterrupted`` (after checkpointing) on SIGTERM/SIGINT; every failure is also written to
+    ``Interrupted`` (after checkpointing) on SIGTERM/SIGINT; every failure is also written to
     log.txt, as its last line.
     """
+    cfg = check_run_config(cfg)
     ctx = init_distributed(cfg.DEVICE, cfg.DIST_BACKEND)
     stats = None
     log = setup_logging(cfg.OUTPUT_DIR, ctx.rank)
@@ -78,11 +76,11 @@ def run(cfg: CfgNode) -> dict | None:
             if not cfg.TEST.ENABLE:
                 return None
             return test(cfg, trained, splits["test"], ctx, stats, log, global_step=trainer.position.global_step)
-    except RunInterrupted:
+    except Interrupted:
         for signum in HANDLED_SIGNALS:  # the run is ending anyway: a late signal must not interrupt the exit
             signal.signal(signum, signal.SIG_IGN)
         raise
-    except EXPLAINED_ERRORS as err:
+    except UserError as err:  # its message says what to change: no traceback
         log_failure(log, err, with_traceback=False)
         raise
     except BaseException as err:
@@ -94,4 +92,4 @@ def run(cfg: CfgNode) -> dict | None:
         shutdown_distributed()
 
 
-__all__ = ["EXPLAINED_ERRORS", "configure_determinism", "run", "seed_everything"]
+__all__ = ["configure_determinism", "run", "seed_everything"]

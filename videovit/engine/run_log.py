@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from videovit.cli import line_buffered_console
 from videovit.engine.checkpoint_files import atomic_write
-from videovit.utils.cli import line_buffered_console
 
 LOGGER_NAME = "videovit"
 LOG_FILE = "log.txt"
@@ -59,8 +59,11 @@ def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
 
 
 def log_failure(log: logging.Logger, error: BaseException, with_traceback: bool) -> None:
-    """Write ``error: <message>`` (after its traceback when ``with_traceback``) to log.txt only: the
-    command line prints the error on stderr itself, so the console does not show it twice."""
+    """Write a user error's details, then ``error: <message>`` (after its traceback when
+    ``with_traceback``) to log.txt only, as its last lines: the command line prints the error on
+    stderr itself, so the console does not show it twice."""
+    for line in getattr(error, "details", ()):
+        log.error(line, extra={FILE_ONLY: True})
     log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
               exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
 

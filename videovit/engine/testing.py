@@ -8,11 +8,13 @@ import numpy as np
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, TrainedModel, load_trained_model
+from videovit.checkpoint import TrainedModel, load_trained_model
 from videovit.data.datasets import VideoDataset
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.engine.distributed import DistContext, barrier
-from videovit.engine.evaluate import (
+from videovit.engine.loaders import eval_loader
+from videovit.engine.run_log import StatsWriter
+from videovit.errors import CheckpointError
+from videovit.evaluation.views import (
     AVERAGING,
     ListedVideos,
     average_views,
@@ -22,10 +24,9 @@ from videovit.engine.evaluate import (
     video_metrics,
     write_test_outputs,
 )
-from videovit.engine.loaders import eval_loader
-from videovit.engine.precision import autocast_factory
-from videovit.engine.run_log import StatsWriter
-from videovit.utils.compile import compile_if_configured
+from videovit.runtime.compile import compile_if_configured
+from videovit.runtime.distributed import DistContext, barrier
+from videovit.runtime.precision import autocast_factory
 
 
 def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:

@@ -28,23 +28,23 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, check_class_names, load_checkpoint_contents
-from videovit.config import ConfigError
+from videovit.checkpoint import check_class_names, load_checkpoint_contents
 from videovit.data.datasets import VideoDataset
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.engine.distributed import DistContext, all_reduce_sum, barrier
-from videovit.engine.evaluate import validate_clips
-from videovit.engine.interrupts import InterruptGuard, RunInterrupted
-from videovit.engine.loaders import DataSetupError, eval_loader, start_epoch, train_loader
+from videovit.engine.interrupts import InterruptGuard
+from videovit.engine.loaders import eval_loader, start_epoch, train_loader
 from videovit.engine.mixup import build_mixup, soft_targets
 from videovit.engine.optim import build_optimizer, global_batch_size
-from videovit.engine.precision import autocast_factory, build_grad_scaler
 from videovit.engine.randomness import StepRandomness
 from videovit.engine.resume import find_resume_checkpoint, load_initial_weights, schedule_changes
 from videovit.engine.run_log import ProgressMeter, StatsWriter, format_duration
 from videovit.engine.schedule import build_scheduler, current_lr
+from videovit.errors import CheckpointError, ConfigError, DataSetupError, Interrupted, NonFiniteLossError
+from videovit.evaluation.views import validate_clips
 from videovit.models import build_model
-from videovit.utils.compile import compile_if_configured
+from videovit.runtime.compile import compile_if_configured
+from videovit.runtime.distributed import DistContext, all_reduce_sum, barrier
+from videovit.runtime.precision import autocast_factory, build_grad_scaler
 
 CHECKPOINT_FORMAT = 2  # 1 (no "format" key): per-rank global RNG states, no epoch sums
 SHOWN_PATHS = 16
@@ -52,10 +52,6 @@ SHOWN_PATHS = 16
 # micro-batches and replaced videos over the processes.
 SHARED_SLOTS = ("nonfinite", "sigterm", "sigint", "loss_sum", "batches", "failed_videos")
 SIGNAL_SLOTS = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite and TRAIN.NONFINITE_LOSS is "stop"."""
 
 
 @dataclass
@@ -178,7 +174,7 @@ class Trainer:
     def fit(self) -> nn.Module:
         """Train the remaining epochs; return the weights to test (the EMA's when MODEL_EMA.ENABLE).
 
-        Raises ``RunInterrupted`` after checkpointing when a signal arrived on any process.
+        Raises ``Interrupted`` after checkpointing when a signal arrived on any process.
         """
         cfg = self.cfg
         if self.position.epoch >= cfg.TRAIN.EPOCHS:
@@ -368,7 +364,7 @@ class Trainer:
         return _received(dict(zip(SHARED_SLOTS, all_reduce_sum(self._shared).tolist(), strict=True)))
 
     def _stop_on_signal(self, signum: int) -> None:
-        """Checkpoint (resuming at the next batch) and raise ``RunInterrupted`` with the line that says so."""
+        """Checkpoint (resuming at the next batch) and raise ``Interrupted`` with the line that says so."""
         position = self.position
         path = self.save() if position.epoch_step else self.checkpoints.latest_path
         epoch, step = ((position.epoch + 1, position.epoch_step) if position.epoch_step
@@ -376,7 +372,7 @@ class Trainer:
         message = (f"interrupted by {signal.Signals(signum).name} at epoch {epoch} step {step}; checkpoint {path}; "
                    f"rerun the same command to resume")
         self.log.warning(message)
-        raise RunInterrupted(signum, message)
+        raise Interrupted(signum, message)
 
     # ------------------------------------------------------------------ validation
 
@@ -505,4 +501,4 @@ def _received(slots: dict[str, float]) -> int | None:
     return next((int(signum) for slot, signum in SIGNAL_SLOTS.items() if slots[slot] > 0), None)
 
 
-__all__ = ["NonFiniteLossError", "RunPosition", "RunningSums", "StepOutcome", "Trainer"]
+__all__ = ["RunPosition", "RunningSums", "StepOutcome", "Trainer"]

@@ -6,8 +6,12 @@ from typing import Any
 
 from yacs.config import CfgNode
 
+from videovit.config import get_defaults
+from videovit.config.loading import all_keys, explicit_keys, finish_config, get_value, set_value, undeclared_keys
+from videovit.config.validation import raise_problems
+from videovit.errors import ConfigError
 from videovit.models.family import VideoBackbone
-from videovit.models.registry import create_model, family_of
+from videovit.models.registry import build_variant, config_keys, family_of, list_models, unknown_model_message
 
 # MODEL.* keys every family takes -> the create_model override they set.
 COMMON_KEYS = {"TEMPORAL": "temporal", "DROP_PATH_RATE": "drop_path_rate", "DROPOUT_RATE": "drop_rate",
@@ -38,7 +42,47 @@ def config_keys_of(model_name: str) -> dict[str, str]:
     return keys
 
 
+def complete_config(cfg: CfgNode) -> CfgNode:
+    """``cfg`` with every family's own MODEL.* keys (their defaults where unset) and its model section
+    checked; a ``ConfigError`` names every problem (docs/architecture.md, "Configuration in two passes").
+
+    The config package does not import the models, so a config loaded before them keeps the MODEL.* keys
+    it did not know as given: here they are typed, or refused with the closest valid names.
+    """
+    undeclared = undeclared_keys(cfg)
+    problems: list[str] = []
+    if undeclared or any(key.name not in cfg.MODEL for key in config_keys()):
+        full = get_defaults()
+        for key in all_keys(cfg):
+            try:
+                set_value(full, key, get_value(cfg, key), source=undeclared.get(key, "config"))
+            except ConfigError as err:
+                problems.append(str(err))
+        cfg = finish_config(full, set(explicit_keys(cfg)), validate=False)
+    raise_problems(problems + model_problems(cfg))
+    return cfg
+
+
+def model_problems(cfg: CfgNode) -> list[str]:
+    """What is wrong with the model ``cfg`` describes: its name, keys of another family, its architecture."""
+    m = cfg.MODEL
+    if m.NAME not in list_models():
+        return [f"MODEL.NAME: {unknown_model_message(m.NAME)}"]
+    family = family_of(m.NAME)
+    own = {key.name for key in family.config_keys}
+    problems = [f"MODEL.{key.name} = {m[key.name]!r} does not apply to {m.NAME}, a {family.name} model: "
+                f"remove it (it belongs to another family)"
+                for key in config_keys() if key.name not in own and m[key.name] != key.default]
+    try:
+        family.arch(m.NAME, architecture_overrides(cfg))
+    except ValueError as err:
+        keys = [key for override, key in config_keys_of(m.NAME).items() if override in str(err)]
+        problems.append(f"{' / '.join(keys) or 'MODEL'} ({m.NAME}): {err}")
+    return problems
+
+
 def build_model(cfg: CfgNode) -> VideoBackbone:
     """The model described by ``cfg`` (weights random; checkpoints are loaded by ``videovit.checkpoint``)."""
-    return create_model(cfg.MODEL.NAME, num_frames=cfg.DATA.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES,
-                        **architecture_overrides(cfg))
+    cfg = complete_config(cfg)
+    return build_variant(cfg.MODEL.NAME, num_frames=cfg.DATA.NUM_FRAMES, num_classes=cfg.MODEL.NUM_CLASSES,
+                         **architecture_overrides(cfg))

@@ -22,9 +22,7 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-
-class UnknownOptionError(TypeError, ValueError):
-    """An architecture option the family does not have (a TypeError like any unexpected keyword)."""
+from videovit.errors import ModelOptionError
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class ArchConfig:
         valid = [f.name for f in dataclasses.fields(self) if f.name not in shared] + shared
         unknown = sorted(set(overrides) - set(valid))
         if unknown:
-            raise UnknownOptionError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; valid options "
+            raise ModelOptionError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; valid options "
                              f"are {', '.join(valid)}")
         return dataclasses.replace(self, **dict(overrides))
 

@@ -4,7 +4,7 @@ Each regional token and the M x M local tokens of its window form one sequence; 
 a frame's regional and local maps to those sequences and back, ``RelPosAttention`` is the attention
 with the official relative position bias, and the padding masks reproduce the official behaviour
 for maps that do not tile into whole windows. Kept apart from the RegionViT family file so that
-tools comparing attention forms (``videovit.utils.benchmark``) use the layer, not the family.
+tools comparing attention forms (``videovit.bench.models``) use the layer, not the family.
 """
 from __future__ import annotations
 

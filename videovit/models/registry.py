@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from videovit.config.defaults import declare_family_keys
+from videovit.errors import ModelOptionError
 from videovit.models.family import CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone
 
 _IMPORTED = False
@@ -56,7 +58,7 @@ def family_of(name: str) -> ModelFamily:
     """The family of model ``name``; an unknown name raises a ValueError listing the close ones."""
     _import_families()
     if name not in _VARIANTS:
-        raise ValueError(unknown_model_message(name))
+        raise ModelOptionError(unknown_model_message(name))
     return _VARIANTS[name]
 
 
@@ -98,12 +100,12 @@ def unknown_model_message(name: str) -> str:
     return f"unknown model {name!r}.{hint} Valid names: {', '.join(list_models())}."
 
 
-def create_model(name: str, num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoBackbone:
+def build_variant(name: str, num_frames: int = 8, num_classes: int = 400, **overrides: Any) -> VideoBackbone:
     """Model ``name`` for clips of ``num_frames`` frames (1 = the image model), weights random.
 
     ``overrides`` are fields of the family's architecture dataclass (widths, depths, heads, drop path,
     ``temporal=False``, ...); an option the family lacks raises a ValueError naming the valid ones.
-    ``videovit.create_model`` adds ``pretrained=`` on top of this.
+    ``videovit.create_model`` is this with weights (``pretrained=``).
     """
     return family_of(name).create(name, num_frames, num_classes, overrides)
 
@@ -129,3 +131,6 @@ def _import_families() -> None:
 
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+declare_family_keys(lambda: [(key.name, key.default) for key in config_keys()])

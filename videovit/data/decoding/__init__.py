@@ -8,25 +8,22 @@ from __future__ import annotations
 
 from videovit.data.decoding.api import (
     BACKENDS,
+    DEFAULT_BACKEND,
     available_backends,
     backend_unavailable,
-    get_default_backend,
+    check_backend,
     probe_video,
     read_frames,
-    set_default_backend,
 )
-from videovit.data.decoding.errors import BackendChoiceError, DecodeError
 from videovit.data.decoding.index import VideoInfo
 
 __all__ = [
     "BACKENDS",
-    "BackendChoiceError",
-    "DecodeError",
+    "DEFAULT_BACKEND",
     "VideoInfo",
     "available_backends",
     "backend_unavailable",
-    "get_default_backend",
+    "check_backend",
     "probe_video",
     "read_frames",
-    "set_default_backend",
 ]

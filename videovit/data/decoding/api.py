@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from videovit.data.decoding.decord_backend import decord_unavailable, probe_with_decord, read_with_decord
-from videovit.data.decoding.errors import BackendChoiceError, DecodeError, check_video_file
+from videovit.data.decoding.errors import check_video_file
 from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
 from videovit.data.decoding.pyav_backend import probe_with_pyav, read_with_pyav
 from videovit.data.decoding.torchcodec_backend import (
@@ -21,6 +21,7 @@ from videovit.data.decoding.torchcodec_backend import (
     torchcodec_refusal,
     torchcodec_unavailable,
 )
+from videovit.errors import BackendChoiceError, DecodeError
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ BACKENDS: dict[str, Backend] = {
     "auto": Backend(read=read_with_auto, probe=probe_with_pyav),
 }
 
-_default_backend = "auto"
+DEFAULT_BACKEND = "auto"
 # Why an optional backend cannot run here (None: it can).
 _UNAVAILABLE: dict[str, Callable[[], str | None]] = {
     "decord": decord_unavailable, "torchcodec": lambda: torchcodec_unavailable(),
@@ -69,9 +70,8 @@ def available_backends() -> list[str]:
     return [name for name in BACKENDS if backend_unavailable(name) is None]
 
 
-def _backend_name(name: str | None) -> str:
-    """``name``, or the configured default when None; BackendChoiceError when it cannot be used."""
-    name = _default_backend if name is None else name
+def check_backend(name: str) -> str:
+    """``name`` when that backend can run here; BackendChoiceError saying why not otherwise."""
     if name not in BACKENDS:
         raise BackendChoiceError(f"unknown decoding backend {name!r}; choose one of {sorted(BACKENDS)}")
     reason = backend_unavailable(name)
@@ -79,17 +79,6 @@ def _backend_name(name: str | None) -> str:
         raise BackendChoiceError(f"decoding backend {name!r} is not available: {reason} (or use 'auto', "
                                  f"which needs neither)")
     return name
-
-
-def set_default_backend(name: str) -> None:
-    """Backend used when ``backend=None`` (the datasets set it from DATA.DECODING_BACKEND)."""
-    global _default_backend
-    _default_backend = _backend_name(name)
-
-
-def get_default_backend() -> str:
-    """Name of the backend used when ``backend=None``."""
-    return _default_backend
 
 
 def _checked_indices(indices: Iterable[int]) -> list[int]:
@@ -106,20 +95,20 @@ def _checked_indices(indices: Iterable[int]) -> list[int]:
     return checked
 
 
-def probe_video(path: str | Path, backend: str | None = None) -> VideoInfo:
+def probe_video(path: str | Path, backend: str = DEFAULT_BACKEND) -> VideoInfo:
     """Frame count (verified against the packets), fps, size, codec and container of ``path``.
 
     With ``backend="decord"`` or ``"torchcodec"`` it also fails (DecodeError) when that backend
     cannot read the file exactly.
     """
-    return BACKENDS[_backend_name(backend)].probe(check_video_file(path))
+    return BACKENDS[check_backend(backend)].probe(check_video_file(path))
 
 
-def read_frames(path: str | Path, indices: Iterable[int], backend: str | None = None) -> np.ndarray:
+def read_frames(path: str | Path, indices: Iterable[int], backend: str = DEFAULT_BACKEND) -> np.ndarray:
     """Exactly the frames at the 0-based ``indices`` (any order, repeats allowed) of ``path``.
 
     Returns an (N, H, W, 3) uint8 RGB array. Indices at or past ``probe_video(path).num_frames``
     raise DecodeError (callers clamp them); so does any file that cannot be decoded.
     """
     wanted = _checked_indices(indices)
-    return BACKENDS[_backend_name(backend)].read(check_video_file(path), wanted, None)
+    return BACKENDS[check_backend(backend)].read(check_video_file(path), wanted, None)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from videovit.data.decoding.errors import DecodeError
 from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
+from videovit.errors import DecodeError
 
 if TYPE_CHECKING:
     import decord

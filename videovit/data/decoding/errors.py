@@ -1,23 +1,11 @@
-"""The error every decoding backend raises and the file checks shared by all of them."""
+"""The file checks every decoding backend shares; the errors themselves are in ``videovit.errors``."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from videovit.errors import BackendChoiceError, DecodeError
 
-class DecodeError(RuntimeError):
-    """A video (or the frames asked of it) cannot be decoded; the message names the path and why."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(str(path), reason)  # both in args, so the error pickles across processes
-        self.path = str(path)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"cannot decode {self.path}: {self.reason}"
-
-
-class BackendChoiceError(ValueError):
-    """An unknown decoding backend was asked for, or one that cannot run in this environment."""
+__all__ = ["BackendChoiceError", "DecodeError", "check_video_file"]
 
 
 def check_video_file(path: str | Path) -> Path:

@@ -21,7 +21,8 @@ from pathlib import Path
 import av
 
 from videovit.data.decoding.bitstream import h264_nal_length_size, is_h264_idr, is_vp9_key_frame
-from videovit.data.decoding.errors import DecodeError, check_video_file
+from videovit.data.decoding.errors import check_video_file
+from videovit.errors import DecodeError
 
 LARGE_FRAME_PIXELS = 1280 * 720  # from 720p up, multi-threaded decoding pays (docs/data.md, "Decoding")
 

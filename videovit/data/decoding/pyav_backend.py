@@ -21,8 +21,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from videovit.data.decoding.errors import DecodeError
 from videovit.data.decoding.index import LARGE_FRAME_PIXELS, StreamIndex, VideoInfo, index_video, open_video
+from videovit.errors import DecodeError
 
 # A seek (demuxer seek, decoder flush, keyframe decode) costs about as much as decoding a few
 # frames; with 16, 8x8 dense clips read 1.5-2x faster on clips with keyframes every 60 frames.

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from videovit.data.decoding.errors import DecodeError
 from videovit.data.decoding.index import LARGE_FRAME_PIXELS, index_video, open_video
+from videovit.errors import DecodeError
 
 
 @dataclass(frozen=True)

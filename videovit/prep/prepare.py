@@ -23,9 +23,9 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from videovit.data.decoding import DecodeError
 from videovit.data.decoding.index import index_video, open_video
 from videovit.data.lists import VIDEO_EXTENSIONS, ListEntry, read_list, write_list
+from videovit.errors import DecodeError, InputPathError, UsageError
 
 DEFAULT_SHORT_SIDE = 320
 DEFAULT_KEYFRAME_INTERVAL = 16  # the knee of the size / read-cost table in docs/data.md
@@ -52,11 +52,11 @@ class PrepareSettings:
 
     def __post_init__(self) -> None:
         if self.short_side < 2 or self.short_side % 2:
-            raise ValueError(f"the short side must be an even number of pixels >= 2, got {self.short_side}")
+            raise UsageError(f"the short side must be an even number of pixels >= 2, got {self.short_side}")
         if self.keyframe_interval < 1:
-            raise ValueError(f"the keyframe interval must be >= 1 frame, got {self.keyframe_interval}")
+            raise UsageError(f"the keyframe interval must be >= 1 frame, got {self.keyframe_interval}")
         if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"a forced frame rate must be positive, got {self.fps}")
+            raise UsageError(f"a forced frame rate must be positive, got {self.fps}")
 
 
 @dataclass(frozen=True)
@@ -230,10 +230,10 @@ def _job(args: tuple[Path, Path, PrepareSettings]) -> tuple[Path, str | None]:
 def check_roots(src_root: Path, out_root: Path) -> None:
     """FileNotFoundError / ValueError unless ``src_root`` exists and neither folder lies inside the other."""
     if not src_root.is_dir():
-        raise FileNotFoundError(f"--src {src_root} is not a folder")
+        raise InputPathError(f"--src {src_root} is not a folder")
     src, out = src_root.resolve(), out_root.resolve()
     if src == out or src in out.parents or out in src.parents:
-        raise ValueError(f"--out {out_root} and --src {src_root} must be separate folders (sources are never "
+        raise UsageError(f"--out {out_root} and --src {src_root} must be separate folders (sources are never "
                          f"modified, and outputs inside the sources would be taken for sources)")
 
 

@@ -12,6 +12,10 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from yacs.config import CfgNode
+
+from videovit.config.validation import device_problems
+from videovit.errors import ConfigError
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -44,11 +48,22 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise RuntimeError("DEVICE is 'cuda' but PyTorch sees no GPU; set DEVICE cpu or auto")
+        raise ConfigError("DEVICE is cuda but PyTorch sees no GPU: use DEVICE cpu or auto")
     if local_rank >= torch.cuda.device_count():
         raise RuntimeError(f"LOCAL_RANK {local_rank} has no GPU: only {torch.cuda.device_count()} "
                            f"visible; launch at most that many processes per node")
     return torch.device("cuda", local_rank)
+
+
+def device_config_problems(cfg: CfgNode) -> list[str]:
+    """Settings ``cfg`` asks of the GPU that this machine cannot give (the config checks DEVICE cpu itself)."""
+    if torch.cuda.is_available() or cfg.DEVICE == "cpu":
+        return []
+    if cfg.DEVICE == "cuda":
+        return ["DEVICE is cuda but PyTorch sees no GPU: use DEVICE cpu or auto"]
+    problems: list[str] = []
+    device_problems(cfg, "DEVICE is auto and PyTorch sees no GPU", problems.append)
+    return problems
 
 
 def resolve_backend(preference: str, device: torch.device) -> str:

@@ -53,6 +53,7 @@ import av
 import numpy as np
 
 from videovit.data.transforms import IMAGENET_MEAN
+from videovit.errors import UsageError
 
 CLASS_PAIRS = (
     ("moving left to right", "moving right to left"),
@@ -390,18 +391,21 @@ def generate_synthetic_kinetics(
     ``root`` must not already hold videos or annotations.
     """
     if task not in TASK_CLASSES:
-        raise ValueError(f"unknown task {task!r}; choose one of {tuple(TASK_CLASSES)}")
+        raise UsageError(f"unknown task {task!r}; choose one of {tuple(TASK_CLASSES)}")
     root = Path(root)
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot write the dataset to {root}: {existing} is a file, not a folder; choose another root")
     counts = {"train": num_train_per_class, "val": num_val_per_class, "test": num_test_per_class}
     if min(counts.values()) < 0 or max(counts.values()) == 0:
-        raise ValueError(f"clip counts per class must be >= 0 and not all 0, got {counts}")
+        raise UsageError(f"clip counts per class must be >= 0 and not all 0, got {counts}")
     if num_frames < 1 or fps < 1 or workers < 1:
-        raise ValueError(
+        raise UsageError(
             f"need num_frames >= 1, fps >= 1 and workers >= 1; got {num_frames}, {fps}, {workers}"
         )
     for existing in (root / "videos", root / "annotations"):
         if existing.exists() and any(existing.iterdir()):
-            raise FileExistsError(
+            raise UsageError(
                 f"{existing} is not empty: choose another root, or delete it (an interrupted run leaves "
                 "videos without annotations) and run again"
             )

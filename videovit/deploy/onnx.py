@@ -16,15 +16,13 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from videovit.errors import MissingDependencyError
+
 ONNX_OPSET = 18
 INPUT_NAME = "video"
 OUTPUT_NAME = "logits"
 MAX_ABS_DIFF = 1e-4      # onnxruntime vs PyTorch logits, float32 on CPU
 EXTRA_HINT = "install the export extra: pip install -e '.[export]'"
-
-
-class OnnxUnavailable(RuntimeError):
-    """The ONNX packages are not installed."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def _require(module: str) -> None:
     try:
         __import__(module)
     except ImportError as err:
-        raise OnnxUnavailable(f"{module} is not installed: {EXTRA_HINT}") from err
+        raise MissingDependencyError(f"{module} is not installed: {EXTRA_HINT}") from err
 
 
 def export_onnx(model: nn.Module, clip_shape: tuple[int, int, int, int], path: str | Path,
@@ -91,5 +89,5 @@ def onnx_session(path: str | Path):
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-__all__ = ["INPUT_NAME", "MAX_ABS_DIFF", "ONNX_OPSET", "OUTPUT_NAME", "OnnxCheck", "OnnxUnavailable",
+__all__ = ["INPUT_NAME", "MAX_ABS_DIFF", "ONNX_OPSET", "OUTPUT_NAME", "OnnxCheck",
            "check_onnx", "export_onnx", "onnx_session"]

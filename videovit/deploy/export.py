@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import save_file
 from yacs.config import CfgNode
 
-import videovit
-from videovit.checkpoint import CheckpointError
 from videovit.checkpoint.exported import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE
-from videovit.inference import InferenceModel, load_for_inference
+from videovit.deploy.inference import InferenceModel, from_pretrained
+from videovit.errors import CheckpointError
 from videovit.models.build import architecture_overrides
 
 CARD_FILE = "README.md"
@@ -40,7 +40,7 @@ def model_config(cfg: CfgNode, class_names: Sequence[str], weights: str) -> dict
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "library": {"name": "videovit", "version": videovit.__version__},
+        "library": {"name": "videovit", "version": version("videovit")},
         "model_name": cfg.MODEL.NAME,
         "architecture_overrides": architecture_overrides(cfg),
         "num_frames": data.NUM_FRAMES,
@@ -89,7 +89,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, use_ema: bool = Fa
     the EMA weights (CheckpointError when the checkpoint has none).
     """
     overrides = ["MODEL_EMA.ENABLE", "True"] if use_ema else []
-    loaded = load_for_inference(checkpoint, overrides=overrides, log=log or (lambda _: None))
+    loaded = from_pretrained(checkpoint, overrides=overrides, log=log or (lambda _: None))
     if use_ema and loaded.weights != "model_ema":
         raise CheckpointError(f"{checkpoint} holds no EMA weights (trained with MODEL_EMA.ENABLE False); "
                               "export without --ema")
@@ -144,7 +144,7 @@ def model_card(config: dict[str, Any], metrics: dict[str, Any] | None, source: s
         "## How to load", "",
         "```python", "import videovit", "",
         "loaded = videovit.from_pretrained(\"path/to/this/folder\")  # model in eval mode, cfg, class_names",
-        "from videovit.inference import predict_video",
+        "from videovit.deploy.inference import predict_video",
         "print(predict_video(loaded.model, loaded.cfg, \"clip.mp4\", loaded.class_names))", "```", "",
         "or from the command line: `python tools/demo.py --checkpoint path/to/this/folder --video clip.mp4`.",
         "`model.onnx`, when present, takes `video` (batch, 3, frames, height, width) and returns `logits`.", "",

@@ -1,6 +1,6 @@
 """Classify one video file with a trained videovit checkpoint, by the config's test protocol.
 
-``load_for_inference`` goes through the project's one checkpoint-to-model path
+``from_pretrained`` goes through the project's one checkpoint-to-model path
 (``videovit.checkpoint.load_trained_model``): the config saved in the checkpoint (or config files
 given instead), the same EMA policy and class names as the test. ``predict_video`` scores the video
 the way the multi-view test does: TEST.NUM_TEMPORAL_VIEWS temporal views sampled with DATA.SAMPLING
@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.checkpoint import CheckpointError, load_trained_model
+from videovit.checkpoint import load_trained_model
 from videovit.config import load_config
 from videovit.data.datasets import ClipSampling, load_clip_frames
 from videovit.data.transforms import build_view_transform
-from videovit.engine.distributed import resolve_device
-from videovit.engine.precision import autocast_factory
+from videovit.errors import CheckpointError
+from videovit.runtime.distributed import resolve_device
+from videovit.runtime.precision import autocast_factory
 
 TOP_K = 5
 
@@ -37,7 +38,7 @@ class InferenceModel:
     weights: str = "model"  # or "model_ema": which weights of the checkpoint
 
 
-def load_for_inference(checkpoint: str | Path, cfg_files: Sequence[str | Path] = (),
+def from_pretrained(checkpoint: str | Path, cfg_files: Sequence[str | Path] = (),
                        overrides: Sequence[str] = (),
                        log: Callable[[str], None] | None = None) -> InferenceModel:
     """Model, config and class names of a videovit training checkpoint or an exported folder, ready for
@@ -98,5 +99,5 @@ def predict_video(model: nn.Module, cfg: CfgNode, path: str | Path, class_names:
     return [(class_names[i], float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
 
-__all__ = ["InferenceModel", "views_probabilities", "load_for_inference", "predict_video", "video_views",
+__all__ = ["InferenceModel", "views_probabilities", "from_pretrained", "predict_video", "video_views",
            "video_probabilities"]

@@ -17,8 +17,9 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from videovit.data.decoding import probe_video
+from videovit.data.decoding import DEFAULT_BACKEND, probe_video
 from videovit.data.decoding.stream import frame_times, stream_frames
+from videovit.errors import DecodeError, UsageError
 
 OUTPUT_SUFFIXES = (".mp4", ".gif")
 MIN_FONT_SIZE = 6
@@ -52,7 +53,7 @@ def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
 
 
 def write_annotated_video(source: str | Path, output: str | Path, text: Caption,
-                          backend: str | None = None, gif_width: int = GIF_WIDTH,
+                          backend: str = DEFAULT_BACKEND, gif_width: int = GIF_WIDTH,
                           gif_fps: float = GIF_FPS) -> int:
     """Copy ``source`` to ``output`` (.mp4 or .gif) with a caption on every frame; frames written.
 
@@ -63,9 +64,9 @@ def write_annotated_video(source: str | Path, output: str | Path, text: Caption,
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
-        raise ValueError(f"cannot write {output}: the annotated video must end in {' or '.join(OUTPUT_SUFFIXES)}")
+        raise UsageError(f"cannot write {output}: the annotated video must end in {' or '.join(OUTPUT_SUFFIXES)}")
     if probe_video(source, backend).num_frames < 1:
-        raise ValueError(f"{source} has no decodable frame to annotate")
+        raise DecodeError(source, "no decodable frame to annotate")
     caption = text if callable(text) else (lambda _: text)
     times = frame_times(source)
     output.parent.mkdir(parents=True, exist_ok=True)

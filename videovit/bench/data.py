@@ -37,18 +37,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from videovit.bench import tables
 from videovit.data.datasets import ClipSampling, VideoDataset, load_clip_frames
 from videovit.data.decoding import backend_unavailable, probe_video, read_frames
 from videovit.data.lists import read_list
 from videovit.data.sampling import uniform_indices
 from videovit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ViewTransform
-from videovit.utils import tables
+from videovit.errors import MissingDependencyError
 
 BARE_TORCHCODEC = "torchcodec (bare)"
-
-
-class MissingBenchmarkDependency(ImportError):
-    """A comparison row needs a package of the ``bench`` extra that is not installed."""
 
 
 @dataclass
@@ -168,9 +165,9 @@ def _time_each(name: str, backend: str, paths: list[str], read: Callable[[int], 
 
 
 def check_pytorchvideo(decoders: tuple[str, ...]) -> None:
-    """MissingBenchmarkDependency when pytorchvideo rows are asked for but it is not installed."""
+    """MissingDependencyError when pytorchvideo rows are asked for but it is not installed."""
     if decoders and importlib.util.find_spec("pytorchvideo") is None:
-        raise MissingBenchmarkDependency("the pytorchvideo rows need pytorchvideo: pip install -e '.[bench]' "
+        raise MissingDependencyError("the pytorchvideo rows need pytorchvideo: pip install -e '.[bench]' "
                                          "(or pass --pytorchvideo with no decoder to skip them)")
 
 
@@ -231,5 +228,5 @@ def format_table(rows: list[BenchmarkRow]) -> str:
     return tables.format_table(header, [row.cells() for row in rows])
 
 
-__all__ = ["BARE_TORCHCODEC", "BenchmarkRow", "MissingBenchmarkDependency", "benchmark_list", "check_pytorchvideo",
+__all__ = ["BARE_TORCHCODEC", "BenchmarkRow", "benchmark_list", "check_pytorchvideo",
            "format_table"]

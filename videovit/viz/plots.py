@@ -3,7 +3,7 @@
 Inputs are the engine's own files: ``OUTPUT_DIR/stats.jsonl`` (one JSON object per line with a
 ``kind`` — "train", "train_epoch", "val", "val_ema", "test" — and the ``global_step``; see
 ``videovit.engine.run_log``) and ``predictions.csv`` of the multi-view test (``label`` is a class
-index, ``pred_1`` the top-1 class *name*; see ``videovit.engine.evaluate``), whose ``label`` /
+index, ``pred_1`` the top-1 class *name*; see ``videovit.evaluation.views``), whose ``label`` /
 ``label_name`` columns name the classes (a ``classes.txt`` may be given to keep classes without
 videos). Figures are drawn with matplotlib's object API on the Agg canvas (no display, no pyplot
 state), in a constrained layout with legends outside the data.
@@ -23,6 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from videovit.errors import InputPathError, UsageError
+
 LABELLED_TICKS_MAX = 60   # above this many classes, axes carry no class names (unreadable)
 CELL_TEXT_MAX = 15        # up to this many classes, confusion cells show their value
 MOST_CONFUSED_SHOWN = 30  # classes in the confusion plot when there are too many to label
@@ -37,7 +39,7 @@ def read_stats(path: str | Path) -> dict[str, list[dict]]:
     (a resumed run repeats the steps after its last checkpoint)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; pass the stats.jsonl of a run's OUTPUT_DIR")
+        raise InputPathError(f"{path} does not exist; pass the stats.jsonl of a run's OUTPUT_DIR")
     latest: dict[str, dict[int, dict]] = defaultdict(dict)
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -45,9 +47,9 @@ def read_stats(path: str | Path) -> dict[str, list[dict]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not a JSON line ({err})") from err
+            raise UsageError(f"{path}:{number}: not a JSON line ({err})") from err
         if not isinstance(record, dict) or "kind" not in record or "global_step" not in record:
-            raise ValueError(f"{path}:{number}: a stats record needs 'kind' and 'global_step'")
+            raise UsageError(f"{path}:{number}: a stats record needs 'kind' and 'global_step'")
         latest[record["kind"]][record["global_step"]] = record
     return {kind: [records[step] for step in sorted(records)] for kind, records in latest.items()}
 
@@ -62,22 +64,22 @@ def read_predictions(path: str | Path,
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; pass the predictions.csv of a test run")
+        raise InputPathError(f"{path} does not exist; pass the predictions.csv of a test run")
     rows = []
     with path.open(newline="", encoding="utf-8") as stream:
         for number, row in enumerate(csv.DictReader(stream), start=2):
             try:
                 rows.append((number, int(row["label"]), row["label_name"], row["pred_1"]))
             except (KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"{path}:{number}: not a videovit predictions row ({err!r})") from err
+                raise UsageError(f"{path}:{number}: not a videovit predictions row ({err!r})") from err
     if not rows:
-        raise ValueError(f"{path} holds no scored video")
+        raise UsageError(f"{path} holds no scored video")
     names = list(class_names) if class_names is not None else _names_from_rows(rows)
     index = {name: i for i, name in enumerate(names)}
     true, predicted = [], []
     for number, label, label_name, top1 in rows:
         if not 0 <= label < len(names) or names[label] != label_name or top1 not in index:
-            raise ValueError(f"{path}:{number}: class {label} {label_name!r} / prediction {top1!r} do not "
+            raise UsageError(f"{path}:{number}: class {label} {label_name!r} / prediction {top1!r} do not "
                              "match the classes file; pass the classes.txt the run used")
         true.append(label)
         predicted.append(index[top1])
@@ -188,7 +190,7 @@ def plot_curves(stats: dict[str, list[dict]], out: str | Path) -> Path:
     validation top-1/top-5 against the epoch, side by side in one PNG."""
     train = stats.get("train", [])
     if not train:
-        raise ValueError("the stats hold no 'train' record: nothing to plot (did training log a step?)")
+        raise UsageError("the stats hold no 'train' record: nothing to plot (did training log a step?)")
     figure = Figure(figsize=(16, 4.8), layout="constrained")
     loss_axes, lr_axes, acc_axes = figure.subplots(1, 3)
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from videovit.checkpoint.loading import load_checkpoint_contents
 from videovit.checkpoint.reading import is_videovit_checkpoint, read_checkpoint
-from videovit.models import VideoBackbone
-from videovit.models import create_model as create_random_model
+from videovit.models import VideoBackbone, build_variant
 
 DEFAULT_CLASSES = 400
 
@@ -28,7 +27,7 @@ def create_model(name: str, num_frames: int = 8, num_classes: int | None = None,
     if num_classes is None:
         names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
         num_classes = len(names) if names else DEFAULT_CLASSES
-    model = create_random_model(name, num_frames=num_frames, num_classes=num_classes, **overrides)
+    model = build_variant(name, num_frames=num_frames, num_classes=num_classes, **overrides)
     if pretrained:
         load_checkpoint_contents(model, contents, pretrained, checkpoint_type, allow_partial=allow_partial,
                                  allow_new_classifier=allow_new_classifier, log=show)

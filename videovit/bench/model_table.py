@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
+from videovit.bench.flops import count_parameters, measure_flops
 from videovit.config import load_config
+from videovit.errors import UsageError
 from videovit.models import build_model
-from videovit.utils.flops import count_parameters, measure_flops
 
 START, END = "<!-- model-table:start -->", "<!-- model-table:end -->"
 
@@ -48,7 +49,7 @@ def replace_table(text: str, table: str) -> str:
     """``text`` with the part between the model-table markers replaced by ``table``."""
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"no {START} ... {END} markers found: add them where the table goes")
+        raise UsageError(f"no {START} ... {END} markers found: add them where the table goes")
     return pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
 
 

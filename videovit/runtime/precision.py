@@ -11,6 +11,8 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from yacs.config import CfgNode
 
+from videovit.errors import ConfigError
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -19,7 +21,7 @@ def autocast_factory(cfg: CfgNode, device: torch.device) -> Callable[[], Abstrac
     if not cfg.AMP.ENABLE:
         return nullcontext
     if cfg.AMP.DTYPE == "fp16" and device.type != "cuda":
-        raise ValueError("AMP.DTYPE fp16 needs a CUDA device; on CPU use AMP.DTYPE bf16 "
+        raise ConfigError("AMP.DTYPE fp16 needs a CUDA device; on CPU use AMP.DTYPE bf16 "
                          "or AMP.ENABLE False")
     dtype = AUTOCAST_DTYPES[cfg.AMP.DTYPE]
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)

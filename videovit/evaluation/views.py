@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from videovit.engine.distributed import DistContext, all_gather_objects
+from videovit.runtime.distributed import DistContext, all_gather_objects
 
 PREDICTIONS_FILE = "predictions.csv"
 PROBABILITIES_FILE = "probabilities.npy"

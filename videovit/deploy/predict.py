@@ -20,10 +20,11 @@ from yacs.config import CfgNode
 
 from videovit.data.datasets import build_dataset
 from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.engine.distributed import DistContext
-from videovit.engine.evaluate import VideoScores, average_views, gather_views, score_views
 from videovit.engine.loaders import eval_loader
-from videovit.engine.precision import autocast_factory
+from videovit.errors import InputPathError, UsageError
+from videovit.evaluation.views import VideoScores, average_views, gather_views, score_views
+from videovit.runtime.distributed import DistContext
+from videovit.runtime.precision import autocast_factory
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
@@ -45,11 +46,11 @@ def videos_in_list(list_file: str | Path, prefix: str | Path = "") -> list[str]:
     """One video path per non-blank line of ``list_file``, joined to ``prefix`` when relative."""
     list_file = Path(list_file)
     if not list_file.is_file():
-        raise FileNotFoundError(f"video list {list_file} does not exist")
+        raise InputPathError(f"video list {list_file} does not exist")
     paths = [str(Path(prefix) / line.strip()) for line in list_file.read_text(encoding="utf-8").splitlines()
              if line.strip()]
     if not paths:
-        raise ValueError(f"{list_file} lists no video; write one video path per line")
+        raise UsageError(f"{list_file} lists no video; write one video path per line")
     return paths
 
 
@@ -57,10 +58,10 @@ def videos_in_folder(folder: str | Path) -> list[str]:
     """Every video file (by extension, see VIDEO_SUFFIXES) under ``folder``, recursively, sorted."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"video folder {folder} does not exist")
+        raise InputPathError(f"video folder {folder} does not exist")
     paths = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:
-        raise ValueError(f"{folder} holds no video file ({', '.join(VIDEO_SUFFIXES)})")
+        raise UsageError(f"{folder} holds no video file ({', '.join(VIDEO_SUFFIXES)})")
     return paths
 
 

@@ -46,12 +46,13 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from yacs.config import CfgNode
 
-from videovit.engine.distributed import resolve_device
-from videovit.engine.precision import autocast_factory, build_grad_scaler
+from videovit.bench.tables import format_table
+from videovit.errors import UsageError
 from videovit.models import build_model
 from videovit.models.layers import Attention
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask
-from videovit.utils.tables import format_table
+from videovit.runtime.distributed import resolve_device
+from videovit.runtime.precision import autocast_factory, build_grad_scaler
 
 MODES = ("forward", "forward+backward")
 ATTENTION_FORMS = ("global", "r2l")
@@ -74,7 +75,7 @@ class BenchmarkSettings:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.iters < 1 or self.warmup < 0 or self.threads < 0:
-            raise ValueError(f"need batch_size >= 1, iters >= 1, warmup >= 0 and threads >= 0; got {self}")
+            raise UsageError(f"need batch_size >= 1, iters >= 1, warmup >= 0 and threads >= 0; got {self}")
 
 
 @dataclass
@@ -400,7 +401,7 @@ def compare_attention(resolutions: Sequence[int], shape: AttentionShape, setting
     rows = []
     for resolution in resolutions:
         if resolution < 4 * shape.window:
-            raise ValueError(f"resolution {resolution} gives fewer local tokens than one {shape.window}x"
+            raise UsageError(f"resolution {resolution} gives fewer local tokens than one {shape.window}x"
                              f"{shape.window} window; use at least {4 * shape.window}")
         row = AttentionMeasurement(resolution, AttentionCost(resolution // 4, resolution // 4, shape.window))
         if measure:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videovit.data.datasets import DECODE_FAILURES, failure_reason, time_limit
-from videovit.data.decoding import probe_video, read_frames, set_default_backend
+from videovit.data.decoding import check_backend, probe_video, read_frames
 from videovit.data.decoding.index import index_video
 from videovit.data.lists import ListEntry, read_list, write_list
 from videovit.data.sampling import uniform_indices
@@ -103,11 +103,11 @@ def check_list(list_file: str | Path, path_prefix: str | Path = "", separator: s
     entries = read_list(list_file, separator)
     paths = [str(Path(path_prefix) / entry.path) for entry in entries]
     workers = workers or os.cpu_count() or 1
-    set_default_backend(settings.backend)  # an unknown or unusable backend fails here, once
+    check_backend(settings.backend)  # an unknown or unusable backend fails here, once
     if workers == 1:
         reasons = [check_video(path, settings) for path in paths]
     else:
-        with ProcessPoolExecutor(workers, initializer=set_default_backend, initargs=(settings.backend,)) as pool:
+        with ProcessPoolExecutor(workers) as pool:
             chunk = max(1, len(paths) // (4 * workers))
             reasons = list(pool.map(_check_one, [(path, settings) for path in paths], chunksize=chunk))
     problems = [(path, reason) for path, reason in zip(paths, reasons, strict=True) if reason is not None]

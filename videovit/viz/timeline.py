@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from videovit.windows import WindowScore
+from videovit.errors import UsageError
 
 DPI = 110
+
+
+class TimeSpan(Protocol):
+    """Seconds ``[start, end)`` of a window."""
+
+    start: float
+    end: float
+
+
+class WindowScore(Protocol):
+    """What the timeline needs of a scored window (``videovit.deploy.windows.WindowScore`` has it)."""
+
+    window: TimeSpan
+    probs: np.ndarray
 
 
 def timeline_classes(scores: Sequence[WindowScore], top: int) -> list[int]:
@@ -28,7 +43,7 @@ def plot_timeline(scores: Sequence[WindowScore], class_names: Sequence[str], out
                   top: int = 5, title: str = "") -> Path:
     """Write the timeline of ``scores`` to ``out`` (PNG) and return its path."""
     if not scores:
-        raise ValueError("no window to plot: the video has no decodable frame")
+        raise UsageError("no window to plot: the video has no decodable frame")
     classes = timeline_classes(scores, min(top, len(class_names)))
     probs = np.stack([s.probs for s in scores])
     centres = np.array([(s.window.start + s.window.end) / 2 for s in scores])

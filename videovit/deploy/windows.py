@@ -24,7 +24,8 @@ from yacs.config import CfgNode
 from videovit.data.decoding.stream import FrameTimes, frame_times, stream_frames
 from videovit.data.sampling import sample_indices
 from videovit.data.transforms import build_view_transform
-from videovit.inference import views_probabilities
+from videovit.deploy.inference import views_probabilities
+from videovit.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class WindowScore:
 def plan_windows(times: FrameTimes, window: float, stride: float) -> list[Window]:
     """Windows of ``window`` s every ``stride`` s, the last one ending at the video's end."""
     if window <= 0 or stride <= 0:
-        raise ValueError(f"--window and --stride must be positive seconds, got {window} and {stride}")
+        raise UsageError(f"--window and --stride must be positive seconds, got {window} and {stride}")
     duration = times.duration
     if duration <= window:
         starts = [0.0]

@@ -1,1 +1,0 @@
-"""Utilities shared by the tools and the engine (FLOP and parameter counting, ...)."""
