@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 from videovit.cli import run_tool
+from videovit.data.decoding import BACKENDS
 from videovit.errors import InputPathError
-
-BACKEND_NAMES = ("auto", "decord", "pyav", "torchcodec")  # videovit.data.decoding.BACKENDS, without importing it
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-frames", type=int, default=8, help="fewer decodable frames = too short")
     parser.add_argument("--header-slack", type=int, default=1,
                         help="frames a header may over-promise before the video counts as truncated")
-    parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES, help="decoding backend")
+    parser.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="decoding backend")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per video before giving up")
     args = parser.parse_args(argv)
