@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from videovit.bench.deploy import benchmark_deployment
+from videovit.bench.host_syncs import SyncCounter, call_kind
 from videovit.bench.models import (
     AttentionCost,
     AttentionShape,
@@ -20,6 +22,7 @@ from videovit.bench.models import (
     run_in_fresh_process,
     time_iterations,
 )
+from videovit.errors import ModelOptionError
 from videovit.models.regionvit import R2LBlock, WindowGrid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -115,3 +118,23 @@ def test_benchmark_cli_refuses_fp16_on_cpu(capsys) -> None:
     assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"), "DEVICE", "cpu",
                  "--amp", "fp16", "--no-attention"]) == 2
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_sync_counter_counts_host_reads_by_call_site_and_restores_the_tensor_methods() -> None:
+    original = torch.Tensor.item
+    value = torch.ones(2)
+    with SyncCounter() as counter:
+        value.sum().item()
+        value.tolist()
+        bool(value[0])
+    assert torch.Tensor.item is original
+    sites = sorted(counter.calls)
+    assert [site.split(" at ")[0] for site in sites] == ["__bool__", "item", "tolist"]
+    assert all("test_benchmark.py" in site for site in sites) and sum(counter.calls.values()) == 3
+    assert call_kind("item at videovit/engine/trainer.py:300 (train_step)").startswith("training loop")
+    assert call_kind("item at elsewhere.py:1 (f)") == "other"
+
+
+def test_deployment_benchmark_refuses_an_unknown_model_before_any_work() -> None:
+    with pytest.raises(ModelOptionError, match="regionvit_xl"):
+        list(benchmark_deployment("compile", ["regionvit_ti", "regionvit_xl"], 8, 224, 1, 1))
