@@ -9,7 +9,8 @@ docs/data.md for the measured file-size / read-cost table behind the default int
 An output is written under a temporary name, verified (it decodes to its end, holds the expected
 number of frames at the expected rate, and every keyframe is an exact restart point), and only
 then renamed into place; an existing output is therefore finished and is skipped on a rerun.
-Sources are only read.
+Its stream index (the loader's exactness proof) is stored beside it as ``<output>.index.json``, so
+that reading it costs no demux pass. Sources are only read.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from videovit.data.decoding.index import index_video, open_video
+from videovit.data.decoding.index import StreamIndex, index_video, open_video, save_index
 from videovit.data.lists import VIDEO_EXTENSIONS, ListEntry, read_list, write_list
 from videovit.errors import DecodeError, InputPathError, UsageError
 
@@ -155,8 +156,8 @@ def _encode(source: Path, partial: Path, settings: PrepareSettings) -> PreparedV
     return PreparedVideo(count, float(rate))
 
 
-def verify_output(path: Path, expected: PreparedVideo) -> None:
-    """PrepareError unless ``path`` decodes to its end with the expected frames, rate and keyframes."""
+def verify_output(path: Path, expected: PreparedVideo) -> StreamIndex:
+    """``path``'s index; PrepareError unless it decodes to its end with the expected frames, rate and keyframes."""
     try:
         index = index_video(path)
         with open_video(path) as (container, stream):
@@ -171,6 +172,7 @@ def verify_output(path: Path, expected: PreparedVideo) -> None:
         raise PrepareError(f"the output plays at {index.info.fps:.3f} fps, not {expected.fps:.3f}")
     if not index.all_keyframes_restart:
         raise PrepareError("the output has keyframes that are not IDR restart points")
+    return index
 
 
 def prepare_video(source: Path, destination: Path, settings: PrepareSettings) -> PreparedVideo:
@@ -179,8 +181,9 @@ def prepare_video(source: Path, destination: Path, settings: PrepareSettings) ->
     partial = destination.with_name(destination.name + PARTIAL_SUFFIX)
     try:
         prepared = _encode(source, partial, settings)  # as many frames as the source decodes to
-        verify_output(partial, prepared)
+        index = verify_output(partial, prepared)
         os.replace(partial, destination)
+        save_index(destination, index)  # the loader's exactness proof, so it need not demux (docs/data.md)
         return prepared
     except (DecodeError, av.FFmpegError, OSError) as error:
         raise PrepareError(str(error)) from error
