@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from videos import make_indexed_video, make_random_bytes_file, make_truncated_copy, make_zero_byte_file
 
-from videovit.bench.data import benchmark_list, format_table
+from videovit.bench.data import benchmark_list, format_table, overhead_lines
 from videovit.data.decoding import available_backends, backend_unavailable
 from videovit.data.lists import ListEntry, read_list
 from videovit.prep.check import ScanSettings, check_list, check_video, write_problems
@@ -159,6 +159,13 @@ def test_benchmark_runs_on_a_tiny_list_and_prints_its_table(planted, tmp_path, c
     assert all(row.identical == "yes" for row in rows if row.method != "VideoDataset")
     assert table.splitlines()[0].split()[:3] == ["method", "backend", "clips"]
     assert len(table.splitlines()) == 2 + len(rows)
+    overheads = overhead_lines(rows)
+    if bare:
+        assert [line.split(" / ")[0] for line in overheads] == ["loader pyav", "loader auto"]
+        loader = next(row for row in rows if (row.method, row.backend) == ("loader", "auto"))
+        assert overheads[1].endswith(f"= {loader.cpu_ms_per_clip / rows[0].cpu_ms_per_clip:.3f}x")
+    else:
+        assert overheads == []
 
 
 def test_benchmark_pytorchvideo_rows_match_our_frames(planted, tmp_path):
