@@ -53,7 +53,7 @@ from videovit.models import build_model
 from videovit.models.layers import Attention
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask
 from videovit.runtime.distributed import resolve_device
-from videovit.runtime.precision import autocast_factory, build_grad_scaler
+from videovit.runtime.precision import amp_active, autocast_factory, build_grad_scaler
 
 MODES = ("forward", "forward+backward")
 ATTENTION_FORMS = ("global", "r2l")
@@ -448,7 +448,7 @@ def describe_settings(cfg: CfgNode, settings: BenchmarkSettings, num_parameters:
     """Header lines: model, device, threads, precision and what the memory column means."""
     device = resolve_device(cfg.DEVICE)
     threads = settings.threads or torch.get_num_threads()
-    amp = cfg.AMP.DTYPE if cfg.AMP.ENABLE else "off (fp32)"
+    amp = cfg.AMP.DTYPE if amp_active(cfg, device) else "off (fp32)"
     return "\n".join([
         f"model {cfg.MODEL.NAME}: {num_parameters / 1e6:.2f}M parameters, {cfg.DATA.NUM_FRAMES} frames, "
         f"{cfg.MODEL.NUM_CLASSES} classes",
@@ -485,12 +485,12 @@ def benchmark_report(cfg: CfgNode, settings: BenchmarkSettings, amp: str | None 
 
 
 def with_amp(cfg: CfgNode, amp: str | None) -> CfgNode:
-    """``cfg`` with AMP.ENABLE/AMP.DTYPE set from a ``--amp`` choice (None: unchanged)."""
+    """``cfg`` with AMP.ENABLE/AMP.DTYPE set from a ``--amp`` choice, on whatever device (None: unchanged)."""
     if amp is None:
         return cfg
     cfg = cfg.clone()
     cfg.defrost()
-    cfg.AMP.ENABLE, cfg.AMP.DTYPE = True, amp
+    cfg.AMP.ENABLE, cfg.AMP.DTYPE, cfg.AMP.CPU = True, amp, True
     cfg.freeze()
     return cfg
 

@@ -181,6 +181,9 @@ _C.AMP = CfgNode()
 _C.AMP.ENABLE = False
 # Autocast dtype: "bf16" (CPU and recent GPUs) or "fp16" (with a gradient scaler).
 _C.AMP.DTYPE = "bf16"
+# Autocast on CPU runs too. False: AMP is the GPU precision only and a CPU run stays fp32 (the K400/SSV2
+# configs: bf16 on GPUs, while a CPU without bf16 units would run bf16 slower than fp32).
+_C.AMP.CPU = True
 
 # ---------------------------------------------------------------------------- testing
 _C.TEST = CfgNode()

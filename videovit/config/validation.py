@@ -167,8 +167,9 @@ def device_problems(cfg: CfgNode, cpu_reason: str | None, report: Report) -> Non
         return
     if cfg.DIST_BACKEND == "nccl":
         report(f"DIST_BACKEND nccl needs GPUs but {cpu_reason}: use gloo or auto")
-    if cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16":
-        report(f"AMP.DTYPE fp16 needs a GPU but {cpu_reason}: use AMP.DTYPE bf16 on CPU, or AMP.ENABLE False")
+    if cfg.AMP.ENABLE and cfg.AMP.CPU and cfg.AMP.DTYPE == "fp16":
+        report(f"AMP.DTYPE fp16 needs a GPU but {cpu_reason}: use AMP.DTYPE bf16 on CPU, AMP.CPU False (fp32 on "
+               "CPU runs) or AMP.ENABLE False")
 
 
 _CHECKS = (_check_model, _check_data, _check_train, _check_regularisation, _check_test_and_run)
