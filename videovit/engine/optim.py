@@ -76,12 +76,12 @@ def build_optimizer(cfg: CfgNode, model: VideoBackbone, world_size: int,
     if fused is None:
         fused = uses_fused_kernel(solver.OPTIMIZER, next(model.parameters()).device)
     try:
-        return create_optimizer_v2(groups, opt=solver.OPTIMIZER, lr=lr, weight_decay=solver.WEIGHT_DECAY,
-                                   **({"fused": True} if fused else {}))
+        extra: dict[str, Any] = {"fused": True} if fused else {}
+        return create_optimizer_v2(groups, opt=solver.OPTIMIZER, lr=lr, weight_decay=solver.WEIGHT_DECAY, **extra)
     except ValueError as err:
         raise ValueError(f"SOLVER.OPTIMIZER {solver.OPTIMIZER!r} is not usable: {err}; pick one "
                          f"of timm.optim.list_optimizers(), e.g. adamw or sgd") from err
 
 
-__all__ = ["FUSED_OPTIMIZERS", "build_optimizer", "global_batch_size", "layer_ids", "lr_scale_factor", "parameter_groups",
-           "skips_weight_decay", "uses_fused_kernel"]
+__all__ = ["FUSED_OPTIMIZERS", "build_optimizer", "global_batch_size", "layer_ids", "lr_scale_factor",
+           "parameter_groups", "skips_weight_decay", "uses_fused_kernel"]
