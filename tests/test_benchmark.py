@@ -10,6 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+from videovit.bench.compare import (
+    available_pairs,
+    import_official_regionvit,
+    max_logit_difference,
+    measure_row,
+    timesformer_pair,
+    volo_pair,
+)
 from videovit.bench.deploy import benchmark_deployment
 from videovit.bench.host_syncs import SyncCounter, call_kind
 from videovit.bench.models import (
@@ -22,7 +30,8 @@ from videovit.bench.models import (
     run_in_fresh_process,
     time_iterations,
 )
-from videovit.errors import ModelOptionError
+from videovit.errors import ModelOptionError, UsageError
+from videovit.models import list_models
 from videovit.models.regionvit import R2LBlock, WindowGrid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -138,3 +147,27 @@ def test_sync_counter_counts_host_reads_by_call_site_and_restores_the_tensor_met
 def test_deployment_benchmark_refuses_an_unknown_model_before_any_work() -> None:
     with pytest.raises(ModelOptionError, match="regionvit_xl"):
         list(benchmark_deployment("compile", ["regionvit_ti", "regionvit_xl"], 8, 224, 1, 1))
+
+
+@pytest.mark.slow  # imports transformers, times four tiny models
+def test_side_by_side_pairs_hold_the_same_weights_and_measure_both_sides(tmp_path: Path) -> None:
+    """Tiny versions of the transformers TimeSformer and timm VOLO pairs: our checkpoint loader takes
+    their weights 1:1, the logits agree, and a row times both sides."""
+    pytest.importorskip("transformers", reason="the transformers pairs need the bench extra")
+    torch.manual_seed(0)
+    timesformer = timesformer_pair(width=32, depth=2, heads=2, frames=4, size=32, classes=5)
+    volo = volo_pair(depths=(1, 1, 1, 1), dims=(32, 64, 64, 64), heads=(1, 2, 2, 2), classes=5)
+    for pair in (timesformer, volo):
+        clip = torch.randn(2, *pair.clip)
+        assert max_logit_difference(pair, clip) < 1e-5, pair.name
+    row = measure_row(timesformer, "forward+backward", 2, "fp32", torch.device("cpu"), warmup=1, iters=2)
+    assert (row.name, row.mode, row.batch, row.precision) == ("timesformer_b", "forward+backward", 2, "fp32")
+    assert all(s > 0 for s in row.seconds) and row.ratio > 0 and row.max_diff < 1e-5
+    if reset_peak_rss():
+        assert all(peak is not None and peak > 0 for peak in row.peak_bytes)
+    forward = measure_row(volo, "forward", 1, "bf16", torch.device("cpu"), warmup=0, iters=1)
+    assert forward.peak_bytes == (None, None) and len(forward.cells()) == 11
+    assert "regionvit_ti" not in available_pairs(None) and "regionvit_ti" in available_pairs(tmp_path)
+    assert ("videomae_b" in available_pairs(None)) == ("videomae_b" in list_models())
+    with pytest.raises(UsageError, match="not a checkout of IBM/RegionViT"):
+        import_official_regionvit(tmp_path)

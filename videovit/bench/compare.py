@@ -154,15 +154,18 @@ def _one_frame(clip: torch.Tensor) -> torch.Tensor:
     return clip[:, :, 0].contiguous()
 
 
-def timesformer_pair() -> Pair:
-    """timesformer_b (8x224, 400 classes) vs transformers' TimesformerForVideoClassification."""
+def timesformer_pair(width: int = 768, depth: int = 12, heads: int = 12, frames: int = 8, size: int = 224,
+                     classes: int = 400) -> Pair:
+    """timesformer_b (by default: 8x224, 400 classes) vs transformers' TimesformerForVideoClassification."""
     transformers = _require("transformers", "bench")
-    config = transformers.TimesformerConfig(image_size=224, patch_size=16, num_frames=8, num_labels=400,
-                                            attention_type="divided_space_time", drop_path_rate=0.0)
+    config = transformers.TimesformerConfig(image_size=size, patch_size=16, num_frames=frames, num_labels=classes,
+                                            hidden_size=width, num_hidden_layers=depth, num_attention_heads=heads,
+                                            intermediate_size=4 * width, attention_type="divided_space_time")
     theirs = transformers.TimesformerForVideoClassification(config)
-    ours = build_variant("timesformer_b", num_frames=8, num_classes=400)
+    ours = build_variant("timesformer_b", num_frames=frames, num_classes=classes, embed_dims=(width,),
+                         depths=(depth,), num_heads=(heads,), img_size=size)
     _load_exactly(ours, _timesformer_names(theirs.state_dict()), "transformers TimesformerForVideoClassification")
-    return Pair("timesformer_b", f"transformers {transformers.__version__}", ours, theirs, (3, 8, 224, 224),
+    return Pair("timesformer_b", f"transformers {transformers.__version__}", ours, theirs, (3, frames, size, size),
                 lambda clip: clip, _frames_first, lambda output: output.logits)
 
 
@@ -178,12 +181,14 @@ def videomae_pair() -> Pair:
                 lambda clip: clip, _frames_first, lambda output: output.logits)
 
 
-def volo_pair() -> Pair:
-    """volo_d1 as a frame model (one 224 frame, 1000 classes) vs timm's volo_d1_224."""
+def volo_pair(depths: tuple[int, ...] = (4, 4, 8, 2), dims: tuple[int, ...] = (192, 384, 384, 384),
+              heads: tuple[int, ...] = (6, 12, 12, 12), classes: int = 1000) -> Pair:
+    """volo_d1 (by default) as a frame model (one 224 frame) vs timm's VOLO (``volo_d1_224``)."""
     import timm
+    from timm.models.volo import VOLO
 
-    theirs = timm.create_model("volo_d1_224", pretrained=False)
-    ours = build_variant("volo_d1", num_frames=1, num_classes=1000)
+    theirs = VOLO(depths, embed_dims=dims, num_heads=heads, num_classes=classes)
+    ours = build_variant("volo_d1", num_frames=1, num_classes=classes, depths=depths, embed_dims=dims, num_heads=heads)
     _load_exactly(ours, theirs.state_dict(), "timm volo_d1_224")
     return Pair("volo_d1 (frame)", f"timm {timm.__version__}", ours, theirs, (3, 1, 224, 224),
                 lambda clip: clip, _one_frame)
