@@ -187,7 +187,7 @@ def volo_pair(depths: tuple[int, ...] = (4, 4, 8, 2), dims: tuple[int, ...] = (1
     import timm
     from timm.models.volo import VOLO
 
-    theirs = VOLO(depths, embed_dims=dims, num_heads=heads, num_classes=classes)
+    theirs = VOLO(list(depths), embed_dims=list(dims), num_heads=list(heads), num_classes=classes)
     ours = build_variant("volo_d1", num_frames=1, num_classes=classes, depths=depths, embed_dims=dims, num_heads=heads)
     _load_exactly(ours, theirs.state_dict(), "timm volo_d1_224")
     return Pair("volo_d1 (frame)", f"timm {timm.__version__}", ours, theirs, (3, 1, 224, 224),
