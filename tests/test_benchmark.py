@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,9 +33,13 @@ from videovit.bench.models import (
     run_in_fresh_process,
     time_iterations,
 )
+from videovit.bench.training import measure_throughput, peak_tflops, throughput_table, torchrun_command
+from videovit.config import load_config
+from videovit.engine.preflight import check_run_config
 from videovit.errors import ModelOptionError, UsageError
 from videovit.models import list_models
 from videovit.models.regionvit import R2LBlock, WindowGrid
+from videovit.runtime.distributed import init_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -171,3 +178,43 @@ def test_side_by_side_pairs_hold_the_same_weights_and_measure_both_sides(tmp_pat
     assert ("videomae_b" in available_pairs(None)) == ("videomae_b" in list_models())
     with pytest.raises(UsageError, match="not a checkout of IBM/RegionViT"):
         import_official_regionvit(tmp_path)
+
+
+@pytest.mark.parametrize("name,tflops", [
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.0),
+    ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA L40S", 362.0), ("NVIDIA L4", 121.0), ("NVIDIA A10", 125.0),
+    ("NVIDIA GeForce GTX 1080", None),
+])
+def test_gpu_peaks_are_looked_up_from_the_device_name(name: str, tflops: float | None) -> None:
+    assert peak_tflops(name) == tflops
+
+
+def test_training_throughput_runs_the_configured_step_and_reports_mfu(tmp_path: Path) -> None:
+    cfg = check_run_config(load_config([REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"], [
+        "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
+        "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "DEVICE", "cpu"]))
+    ctx = init_distributed("cpu")
+    row = measure_throughput(cfg, ctx, batch=2, warmup=1, iters=2, tflops=0.001)
+    assert (row.rank, row.device, row.batch) == (0, "cpu", 2)
+    assert row.train_clips_per_s > 0 and row.infer_clips_per_s > 0 and row.forward_flops > 0
+    assert row.mfu == pytest.approx(3 * row.forward_flops * row.train_clips_per_s / 1e9)
+    assert row.peak_bytes is None or row.peak_bytes > 0
+    assert measure_throughput(cfg, ctx, batch=1, warmup=0, iters=1).mfu is None  # a CPU has no known peak
+    lines = throughput_table([row]).splitlines()
+    assert lines[0].split()[:3] == ["rank", "device", "batch"] and lines[2].split()[-1].endswith("%")
+    command = torchrun_command("tools/benchmark_training.py", ["--iters", "2", "--nproc", "2", "--nproc=2"], 2)
+    assert command[-3:] == ["tools/benchmark_training.py", "--iters", "2"] and "--nproc-per-node=2" in command
+
+
+@pytest.mark.slow  # torchrun with two gloo processes
+def test_training_benchmark_under_torchrun_prints_one_row_per_process() -> None:
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "benchmark_training.py"),
+                           "--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
+                           "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
+                           "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2",
+                           "--device", "cpu", "--iters", "1", "--warmup", "1", "--nproc", "2", "--peak-tflops", "1"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 process(es) on cpu" in done.stdout
+    ranks = [line.split()[0] for line in done.stdout.splitlines() if line.split()[1:2] == ["cpu"]]
+    assert ranks == ["0", "1"]
