@@ -112,6 +112,7 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
     (["SOLVER.WARMUP_EPOCHS", "50", "TRAIN.EPOCHS", "10"], r"WARMUP_EPOCHS = 50.0 exceeds"),
     (["AMP.ENABLE", "True", "AMP.DTYPE", "fp16", "DEVICE", "cpu"], r"AMP.DTYPE fp16 needs a GPU but DEVICE is cpu"),
     (["TRAIN.MAX_STEPS", "-1"], r"TRAIN.MAX_STEPS = -1 must be >= 0"),
+    (["DATA.DECODE_DEVICE", "gpu"], r"DATA.DECODE_DEVICE = 'gpu' must be one of 'cpu', 'cuda'"),
 ])
 def test_impossible_values_fail_before_any_work(overrides: list[str], expect: str):
     with pytest.raises(ConfigError, match=expect):

@@ -84,6 +84,9 @@ _C.DATA.RAND_AUGMENT = ""
 _C.DATA.RANDOM_ERASE_PROB = 0.0
 # Video decoder: "pyav", "decord" (refuses formats it reads inexactly) or "auto" (the fastest exact one).
 _C.DATA.DECODING_BACKEND = "auto"
+# Where torchcodec decodes ("torchcodec" and "auto" backends): "cpu", or "cuda" for its GPU decoder (NVDEC) where it
+# works, with the same exactness checks; elsewhere CPU decoding, after one warning (docs/performance.md).
+_C.DATA.DECODE_DEVICE = "cpu"
 # Training: attempts to replace a video that fails to decode with another sample before giving up.
 _C.DATA.MAX_DECODE_RETRIES = 10
 # Seconds after which one video's decode is abandoned and counted as a failure (0 = no limit).

@@ -84,6 +84,7 @@ def _check_data(cfg: CfgNode, report: Report) -> None:
         report(f"DATA.MEAN {d.MEAN} and DATA.STD {d.STD} need 3 values each, STD positive")
     _within(report, "DATA.RANDOM_ERASE_PROB", d.RANDOM_ERASE_PROB, 0.0, 1.0)
     _one_of(report, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, DECODING_BACKENDS)
+    _one_of(report, "DATA.DECODE_DEVICE", d.DECODE_DEVICE, ("cpu", "cuda"))
     _check_flip(cfg, report)
     _at_least(report, "DATA.MAX_DECODE_RETRIES", d.MAX_DECODE_RETRIES, 0)
     _at_least(report, "DATA.DECODE_TIMEOUT", d.DECODE_TIMEOUT, 0)

@@ -94,8 +94,12 @@ def _worker_start(worker_id: int) -> None:
 
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: int, ctx: DistContext,
             train: bool) -> DataLoader:
+    # Workers decoding on the GPU need their own CUDA context: forked children of a process that
+    # initialised CUDA cannot make one, spawned ones can.
+    spawn = dataset.decode_device == "cuda" and cfg.DATA_LOADER.NUM_WORKERS > 0
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
+        multiprocessing_context="spawn" if spawn else None,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=collate_views if dataset.split == "test" else collate_clips,
