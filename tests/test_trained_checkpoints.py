@@ -11,14 +11,17 @@ from tiny_runs import make_tiny_dataset, tiny_overrides
 
 from videovit.checkpoint import check_class_names, config_for_checkpoint, load_trained_model
 from videovit.config import load_config
-from videovit.deploy.inference import from_pretrained
+from videovit.deploy.classifier import from_pretrained
 from videovit.engine import run
+from videovit.engine.resume import load_initial_weights
 from videovit.engine.testing import load_test_model
 from videovit.errors import CheckpointError
 from videovit.models import build_model, build_variant
 
 TRAINED = ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[16, 32, 64, 128]", "MODEL.NUM_HEADS", "[1, 1, 2, 4]",
-           "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_CLASSES", "3", "DATA.NUM_FRAMES", "2", "MODEL_EMA.ENABLE", "True"]
+           "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_CLASSES", "3", "DATA.NUM_FRAMES", "2", "MODEL_EMA.ENABLE", "True",
+           "TEST.NUM_TEMPORAL_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "1", "DATA.TEST_SCALE", "160",
+           "DATA.TEST_CROP_SIZE", "128"]
 CLASSES = ["a", "b", "c"]
 
 
@@ -56,7 +59,8 @@ def test_another_frame_count_is_resized_and_said(checkpoint: Path) -> None:
     assert trained.model.num_frames == 4 and trained.cfg.DATA.NUM_FRAMES == 4
     assert trained.report.resized == ["time_embed.weight (2, 16)->(4, 16)"]
     assert any("DATA.NUM_FRAMES 4 (checkpoint: 2)" in line for line in said)
-    assert trained.class_names == CLASSES
+    assert trained.model.class_names == CLASSES and trained.model.cfg is trained.cfg
+    assert trained.model.preprocessing.num_frames == 4
 
 
 def test_test_and_inference_score_the_same_weights(checkpoint: Path, tmp_path: Path) -> None:
@@ -67,10 +71,46 @@ def test_test_and_inference_score_the_same_weights(checkpoint: Path, tmp_path: P
     tested = load_test_model(test_cfg, logging.getLogger("t")).model
     demo = from_pretrained(checkpoint)
     for name, value in tested.state_dict().items():
-        torch.testing.assert_close(value, demo.model.state_dict()[name].to(value.device))
+        torch.testing.assert_close(value, demo.state_dict()[name].to(value.device))
     torch.testing.assert_close(tested.state_dict()["head.weight"], state["model_ema"]["head.weight"])
     plain = from_pretrained(checkpoint, overrides=["MODEL_EMA.ENABLE", "False"])
-    torch.testing.assert_close(plain.model.state_dict()["head.weight"], state["model"]["head.weight"])
+    torch.testing.assert_close(plain.state_dict()["head.weight"], state["model"]["head.weight"])
+
+
+def test_test_only_runs_and_inference_score_with_the_checkpoints_views_unless_set(checkpoint: Path,
+                                                                                   tmp_path: Path) -> None:
+    """One views rule: the checkpoint's protocol (2 temporal x 1 spatial, 128-pixel crops) wherever the
+    user's config files and overrides do not set it, for the test-only run and from_pretrained alike."""
+    test_only = ["TEST.CHECKPOINT_FILE_PATH", str(checkpoint), "OUTPUT_DIR", str(tmp_path), "TRAIN.ENABLE", "False"]
+    tested = load_test_model(load_config(overrides=test_only), logging.getLogger("t"))
+    assert tested.cfg.MODEL_EMA.ENABLE      # the checkpoint's, like the model keys
+    config_file = tmp_path / "user.yaml"
+    config_file.write_text("DATA:\n  DECODING_BACKEND: pyav\n")   # a config file that sets no view
+    for model in (tested.model, from_pretrained(checkpoint), from_pretrained(checkpoint, [config_file])):
+        views = model.preprocessing
+        assert (views.temporal_views, views.spatial_crops, views.crop_size, views.short_side) == (2, 1, 128, 160)
+    said: list[str] = []
+    mine = ["TEST.NUM_SPATIAL_CROPS", "3"]
+    tested = load_trained_model(checkpoint, load_config(overrides=test_only + mine), log=said.append)
+    assert tested.model.preprocessing.spatial_crops == 3 == from_pretrained(checkpoint, overrides=mine).cfg.TEST.NUM_SPATIAL_CROPS
+    assert any("TEST.NUM_SPATIAL_CROPS 3 (checkpoint: 1)" in line for line in said)
+
+
+def test_finetuning_from_other_classes_trains_a_new_classifier_and_says_so(checkpoint: Path, caplog) -> None:
+    state = torch.load(checkpoint, weights_only=True)["model"]
+    cfg = load_config(overrides=TRAINED + ["TRAIN.CHECKPOINT_FILE_PATH", str(checkpoint)])
+    log = logging.getLogger("videovit.test_finetune")
+    same = build_model(cfg)
+    load_initial_weights(cfg, same, None, CLASSES, log)
+    assert torch.equal(same.head.weight, state["head.weight"])                       # same classes: kept
+    other = build_model(cfg)
+    with caplog.at_level(logging.INFO, logger=log.name):
+        load_initial_weights(cfg, other, None, ["a", "x", "c"], log)   # 3 classes too, but another class 1
+    assert not torch.equal(other.head.weight, state["head.weight"])
+    assert torch.equal(other.time_embed.weight, state["time_embed.weight"])            # the rest is loaded
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "trained on other classes" in warning and "class 1 is 'b' there, 'x' here" in warning
+    assert "the file's classifier was not used" in caplog.text   # the load report says it too
 
 
 def test_class_names_must_match(checkpoint: Path) -> None:
