@@ -1,7 +1,9 @@
 """The one path from a trained checkpoint to a model: config reconstruction, resizing, EMA policy, classes."""
 from __future__ import annotations
 
+import json
 import logging
+import runpy
 from pathlib import Path
 
 import pytest
@@ -92,7 +94,8 @@ def test_test_only_runs_and_inference_score_with_the_checkpoints_views_unless_se
     said: list[str] = []
     mine = ["TEST.NUM_SPATIAL_CROPS", "3"]
     tested = load_trained_model(checkpoint, load_config(overrides=test_only + mine), log=said.append)
-    assert tested.model.preprocessing.spatial_crops == 3 == from_pretrained(checkpoint, overrides=mine).cfg.TEST.NUM_SPATIAL_CROPS
+    assert tested.model.preprocessing.spatial_crops == 3
+    assert from_pretrained(checkpoint, overrides=mine).preprocessing.spatial_crops == 3
     assert any("TEST.NUM_SPATIAL_CROPS 3 (checkpoint: 1)" in line for line in said)
 
 
@@ -121,20 +124,46 @@ def test_class_names_must_match(checkpoint: Path) -> None:
         load_trained_model(checkpoint, load_config(overrides=["MODEL.NUM_CLASSES", "5"]))
 
 
-def test_a_test_only_run_takes_model_classes_and_frames_from_the_checkpoint(tmp_path: Path) -> None:
-    """The user names data and weights only; the run tests the 4-frame tiny RegionViT it was trained as."""
-    lists, videos = make_tiny_dataset(tmp_path / "data", {"test": 2})
+def _tiny_checkpoint(tmp_path: Path, broken_test_video: bool = False) -> tuple[Path, Path, Path]:
+    """(checkpoint of an untrained tiny RegionViT with 32-pixel crops, list folder, video folder)."""
+    lists, videos = make_tiny_dataset(tmp_path / "data", {"test": 2}, broken_in=("test",) if broken_test_video else ())
     trained_cfg = load_config(overrides=tiny_overrides(lists, videos, tmp_path / "train"))
-    model = build_model(trained_cfg)
     path = tmp_path / "trained.pyth"
-    torch.save({"model": model.state_dict(), "config": trained_cfg.dump(), "class_names": TINY_CLASSES}, path)
+    torch.save({"model": build_model(trained_cfg).state_dict(), "config": trained_cfg.dump(),
+                "class_names": TINY_CLASSES}, path)
+    return path, lists, videos
+
+
+def test_a_test_only_run_takes_model_classes_frames_and_views_from_the_checkpoint(tmp_path: Path) -> None:
+    """The user names data and weights only; the run tests the 4-frame tiny RegionViT it was trained as,
+    with its 32-pixel crops."""
+    path, lists, videos = _tiny_checkpoint(tmp_path)
     metrics = run(load_config(overrides=[
         "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(path), "DATA.PATH_TO_DATA_DIR", str(lists),
-        "DATA.PATH_PREFIX", str(videos), "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32",
-        "DATA.TRAIN_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA_LOADER.NUM_WORKERS", "0",
-        "DEVICE", "cpu", "TENSORBOARD", "False", "OUTPUT_DIR", str(tmp_path / "test")]))
+        "DATA.PATH_PREFIX", str(videos), "DATA_LOADER.NUM_WORKERS", "0", "DEVICE", "cpu", "TENSORBOARD", "False",
+        "OUTPUT_DIR", str(tmp_path / "test")]))
     assert metrics is not None and metrics["videos_scored"] == 6
     saved = load_config([tmp_path / "test" / "config.yaml"])
     assert (saved.MODEL.NAME, saved.MODEL.DEPTHS, saved.MODEL.NUM_CLASSES, saved.DATA.NUM_FRAMES) == (
         "regionvit_ti", [1, 1, 1, 1], 3, 4)
+    assert (saved.DATA.TEST_SCALE, saved.DATA.TEST_CROP_SIZE) == (32, 32)
     assert "from the config saved in" in (tmp_path / "test" / "log.txt").read_text()
+
+
+def test_a_test_that_could_not_score_enough_videos_fails_after_writing_its_results(tmp_path: Path, capsys) -> None:
+    """One video of 7 cannot be decoded (14 % > TEST.MAX_FAILED_SHARE 5 %): the results are written, the
+    error is the last line printed and logged, and the status is 1."""
+    path, lists, videos = _tiny_checkpoint(tmp_path, broken_test_video=True)
+    main = runpy.run_path(str(Path(__file__).resolve().parents[1] / "tools" / "run_net.py"))["main"]
+    output_dir = tmp_path / "test"
+    assert main(["TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(path), "DATA.PATH_TO_DATA_DIR",
+                 str(lists), "DATA.PATH_PREFIX", str(videos), "DATA_LOADER.NUM_WORKERS", "0", "DEVICE", "cpu",
+                 "TENSORBOARD", "False", "OUTPUT_DIR", str(output_dir)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: only 6 of 7 test videos were scored: 1 (14%) failed, more than "
+                           "TEST.MAX_FAILED_SHARE 0.05 allows")
+    assert f"see {output_dir / 'failed_videos.csv'}" in last and "DATA.PATH_PREFIX" in last
+    assert (output_dir / "log.txt").read_text().strip().splitlines()[-1].endswith(last)
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert (metrics["videos_scored"], metrics["videos_total"]) == (6, 7)
+    assert (output_dir / "predictions.csv").is_file() and (output_dir / "failed_videos.csv").is_file()
