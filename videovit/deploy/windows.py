@@ -3,10 +3,10 @@
 Windows of ``window`` seconds start every ``stride`` seconds; the last one is aligned to the end of
 the video so that every frame is covered (a video shorter than a window is one window). Each
 window is treated as a video of its own: its frames are sampled by the model's test protocol
-(DATA.SAMPLING, TEST.NUM_TEMPORAL_VIEWS x TEST.NUM_SPATIAL_CROPS views) and the views' softmax
-probabilities are averaged. Frames are decoded once, front to back, and only the frames some
-unfinished window still needs are kept, so memory does not grow with the video's length
-(see docs/deployment.md).
+(DATA.SAMPLING, TEST.NUM_TEMPORAL_VIEWS x TEST.NUM_SPATIAL_CROPS views), and ``window_batches`` hands
+its views to the test's scorer (``VideoClassifier.windows``), which averages their softmax
+probabilities. Frames are decoded once, front to back, and only the frames some unfinished window
+still needs are kept, so memory does not grow with the video's length (see docs/deployment.md).
 """
 from __future__ import annotations
 
