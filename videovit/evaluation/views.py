@@ -6,9 +6,10 @@ views' softmax probabilities** per video, and reports video-level top-1, top-5 a
 accuracy over the videos whose views all decoded ("scored N of M videos"; failed videos are
 excluded and listed, never replaced); when more than TEST.MAX_FAILED_SHARE of them failed, the run
 fails once its results are written (``check_scored_share``). ``score_videos`` is the one scorer of
-videos: the test, prediction, the demo and sliding windows all go through it. Under DistributedSampler the views are gathered from every
-process and de-duplicated by (video_index, view_index), which removes the sampler's padding so
-each video counts exactly once whatever the number of processes.
+videos: the test, prediction, the demo and sliding windows all go through it. Under
+DistributedSampler the views are gathered from every process and de-duplicated by (video_index,
+view_index), which removes the sampler's padding so each video counts exactly once whatever the
+number of processes.
 """
 from __future__ import annotations
 
