@@ -80,13 +80,13 @@ def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
         else:
             set_value(merged, key, theirs, source=str(path))
             taken.append(f"{key} {theirs!r}")
-    validate_config(merged)  # a protocol key set by the user must fit the checkpoint's others
     merged.freeze()
     say = log or logger.info
     if taken:
         say(f"from the config saved in {path}: {', '.join(taken)}")
     if kept:
         say(f"as configured, differing from the checkpoint {path}: {', '.join(kept)}")
+    validate_config(merged)  # e.g. a crop size the user set must fit the checkpoint's short side
     return merged
 
 

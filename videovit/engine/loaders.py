@@ -94,7 +94,7 @@ def _worker_start(worker_id: int) -> None:
 
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: ShardSampler | EpochSampler, batch_size: int,
             ctx: DistContext, train: bool) -> DataLoader:
-    batches = math.ceil(len(sampler) / batch_size)  # no worker process without a batch to make (one video)
+    batches = math.ceil(len(sampler) / batch_size)  # no more worker processes than batches (one video: one)
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
         num_workers=min(cfg.DATA_LOADER.NUM_WORKERS, batches),
