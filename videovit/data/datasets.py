@@ -1,4 +1,4 @@
-"""Map-style video datasets on the list files, with explicit handling of broken videos (docs/data.md).
+"""Map-style video datasets on list files or video paths, with explicit handling of broken videos (docs/data.md).
 
 A sample is a dict: ``clip`` (float ``(C, T, H, W)``, or None for a failed test view), ``label``,
 ``video_index`` (line of the list), ``view_index`` (``temporal_view * num_crops + crop``; 0 outside
@@ -172,7 +172,7 @@ class VideoDataset(Dataset):
         self.epoch = epoch
 
     def list_hash(self) -> str:
-        """sha256 of the videos' list (the list and classes files as loaded): records which data a run used."""
+        """sha256 of the videos' list (list and classes files as loaded, or the paths): which data a run used."""
         return self._list_hash
 
     def __len__(self) -> int:
