@@ -42,8 +42,10 @@ def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str 
                          class_names: Sequence[str], log: logging.Logger) -> None:
     """Finetune from TRAIN.CHECKPOINT_FILE_PATH unless the run resumes (then say it is ignored).
 
-    ``class_names`` are the training list's: a checkpoint that records other names (or another order)
-    brings no classifier, since its rows score other classes; the model's new one is trained instead.
+    ``class_names`` are the training list's: a checkpoint that records as many classes under other
+    names (or in another order) brings no classifier, since its rows would fit but score other classes;
+    the model's new one is trained instead, and the log says so. (Another class count re-initialises
+    the classifier anyway, as the load report says.)
     """
     initial = cfg.TRAIN.CHECKPOINT_FILE_PATH
     if resuming_from is not None:
@@ -56,23 +58,17 @@ def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str 
         return
     log.info(f"finetuning from {initial}")
     contents = read_checkpoint(initial, trust=cfg.TRAIN.TRUST_CHECKPOINT)
-    theirs = recorded_class_names(contents)
-    other_classes = theirs is not None and theirs != list(class_names)
-    if theirs is not None and other_classes:
-        log.warning(f"{initial} was trained on other classes than the training list's classes.txt "
-                    f"({_first_difference(theirs, class_names)}): its classifier is not used, a new one starts "
-                    "from random initialisation (docs/engine.md, \"Finetuning\")")
+    theirs = recorded_class_names(contents) or []
+    differing = [index for index, (there, here) in enumerate(zip(theirs, class_names, strict=False)) if there != here]
+    other_classes = len(theirs) == len(class_names) and bool(differing)
+    if other_classes:
+        first = differing[0]
+        log.warning(f"{initial} was trained on other classes than the training list's classes.txt (class {first} "
+                    f"is {theirs[first]!r} there, {class_names[first]!r} here): its classifier is not used, a new "
+                    "one starts from random initialisation (docs/engine.md, \"Finetuning\")")
     load_checkpoint_contents(model, contents, initial, cfg.TRAIN.CHECKPOINT_TYPE,
                              allow_partial=cfg.TRAIN.ALLOW_PARTIAL_LOAD, allow_new_classifier=True,
                              drop_classifier=other_classes, log=log.info)
-
-
-def _first_difference(theirs: Sequence[str], ours: Sequence[str]) -> str:
-    """Where two class lists part: the first index whose names differ, or their lengths."""
-    for index, (a, b) in enumerate(zip(theirs, ours, strict=False)):
-        if a != b:
-            return f"class {index} is {a!r} there, {b!r} here"
-    return f"{len(theirs)} classes there, {len(ours)} here"
 
 
 def _value(cfg: CfgNode, key: str) -> Any:
