@@ -150,6 +150,32 @@ def make_indexed_video(
     return path
 
 
+def make_avi_with_repeats(path: Path, num_frames: int, codec: str = "cinepak", repeat_every: int = 3,
+                          size: tuple[int, int] = (128, 96), fps: int = 25) -> Path:
+    """An AVI of ``num_frames`` frame slots where only every ``repeat_every``-th slot holds a picture
+    (indexed by its slot) and the others are empty chunks, the AVI way of repeating the previous frame
+    (old capture and cinepak files; VP8/VP9 after hidden frames). The header counts every slot, the
+    demuxer skips the empty ones: a complete file whose header "promises" more frames than decode."""
+    encoder, pix_fmt = {"cinepak": ("cinepak", "rgb24"), "vp9": ("libvpx-vp9", "yuv420p")}[codec]
+    with av.open(str(path), mode="w", format="avi") as output:
+        stream = output.add_stream(encoder, rate=Fraction(fps))
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        if codec == "vp9":
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        for slot in range(num_frames):
+            if slot % repeat_every:
+                repeat = av.Packet(b"")
+                repeat.stream, repeat.pts, repeat.dts, repeat.time_base = stream, slot, slot, stream.time_base
+                output.mux(repeat)
+                continue
+            frame = av.VideoFrame.from_ndarray(indexed_frame(slot, size), format="rgb24").reformat(format=pix_fmt)
+            frame.pts = slot
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return Path(path)
+
+
 def make_edit_list_copy(source: Path, path: Path, first_frame: int) -> Path:
     """Remux an MP4 so that an edit list hides the frames before ``first_frame``.
 
@@ -208,6 +234,7 @@ def _bind_pyav_libvpx() -> None:
 _bind_pyav_libvpx()
 
 __all__ = [
-    "ENCODERS", "FORMATS", "decoded_indices", "frame_index_of", "indexed_frame", "make_indexed_video",
+    "ENCODERS", "FORMATS", "decoded_indices", "frame_index_of", "indexed_frame", "make_avi_with_repeats",
+    "make_indexed_video",
     "make_edit_list_copy", "make_random_bytes_file", "make_truncated_copy", "make_zero_byte_file",
 ]
