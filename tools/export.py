@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported {args.checkpoint} to {args.out_dir} ({'EMA' if args.ema else 'plain'} weights, "
               f"{len(loaded.class_names)} classes)")
 
-    return run_tool(export)
+    return run_tool(export, interrupted=f"{args.out_dir} may hold an incomplete export; rerun the same command")
 
 
 if __name__ == "__main__":
