@@ -117,8 +117,12 @@ def classify_windows(loaded, args: argparse.Namespace, protocol: str):
 
     stride = args.stride if args.stride is not None else args.window
     print(f"{args.video}: windows of {args.window:g} s every {stride:g} s, each {protocol}")
-    scores = predict_windows(loaded.model, loaded.cfg, args.video, args.window, stride,
-                             progress=ProgressBar("windows", sys.stderr))
+    try:
+        scores = predict_windows(loaded.model, loaded.cfg, args.video, args.window, stride,
+                                 progress=ProgressBar("windows", sys.stderr))
+    except BaseException:  # an error or a signal: its line starts below the progress bar's
+        print(file=sys.stderr)
+        raise
     for score in scores:
         (name, prob), = top_classes(score.probs, loaded.class_names, 1)
         print(f"  {score.window.start:8.2f} - {score.window.end:8.2f} s  {name}  {truncated(prob)}")

@@ -62,6 +62,13 @@ def _serve(function: Callable[[Any], Any], connection: Connection, parent_pid: i
             connection.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
 
 
+def _ending(exitcode: int | None) -> str:
+    """How a process ended, from its exit code."""
+    if exitcode is not None and exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit status {exitcode}"
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -138,17 +145,19 @@ class WorkerPool(Generic[Job, Result]):
             raise_if_interrupted()
             ready = set(wait([w.connection for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS))
             for worker in busy:
-                if worker.connection in ready or worker.connection.poll():
+                if worker.connection not in ready and worker.process.sentinel not in ready:
+                    continue
+                index = cast(int, worker.job)
+                try:
                     ok, value = worker.connection.recv()
-                    if not ok:
-                        raise value
-                    index = cast(int, worker.job)
-                    hand_out(worker)
-                    yield index, value
-                elif worker.process.sentinel in ready:
-                    job = cast(int, worker.job)
-                    raise WorkerDiedError(f"a worker process ended (exit status {worker.process.exitcode}) "
-                                          f"while on job {job}: {jobs[job]!r}")
+                except EOFError:  # it ended without a result
+                    worker.process.join()
+                    raise WorkerDiedError(f"a worker process ended ({_ending(worker.process.exitcode)}) while on "
+                                          f"job {index}: {jobs[index]!r}") from None
+                if not ok:
+                    raise value
+                hand_out(worker)
+                yield index, value
 
 
 __all__ = ["WorkerDiedError", "WorkerPool", "die_with_parent"]

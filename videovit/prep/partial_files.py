@@ -45,13 +45,24 @@ def _writer_gone(path: Path) -> bool:
         return True  # an older run's name (no writer recorded): no live process of ours owns it
     if found["host"] != _host():
         return False
+    return not _running(int(found["pid"]))
+
+
+def _running(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").is_file():  # Linux
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
     try:
-        os.kill(int(found["pid"]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
         return False
-    return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def remove_orphaned_partials(folder: Path) -> int:

@@ -294,9 +294,9 @@ def prepare_tree(src_root: Path, out_root: Path, settings: PrepareSettings, work
                     done = _record(report, source, reason, done, len(jobs), progress)
     except Interrupted as stop:
         remove_orphaned_partials(out_root)  # the killed workers' files
-        raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} videos ({report.prepared} prepared into "
-                                       f"{out_root}, kept; no partial file left): rerun the same command to "
-                                       f"continue, it skips the finished ones") from None
+        raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} videos: the {report.prepared} prepared "
+                                       f"are kept in {out_root}, no partial file is left; rerun the same command "
+                                       f"to continue (it skips them)") from None
     report.failures.sort()
     return report
 
