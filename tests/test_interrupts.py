@@ -266,15 +266,22 @@ def test_run_net_sigterm_during_the_data_set_up(tiny_data, tmp_path) -> None:
     assert (out / "log.txt").read_text().strip().endswith(line)
 
 
-@pytest.mark.slow
-def test_run_net_ctrl_c_during_validation_keeps_the_epoch(tiny_data, tmp_path) -> None:
-    out = tmp_path / "out"
-    args = tiny_overrides(*tiny_data, out, **WORKERS, **{"TRAIN.EPOCHS": 2, "TRAIN.BATCH_SIZE": 2,
-                                                          "TRAIN.EVAL_PERIOD": 1, "TEST.ENABLE": False})
-    tool = run_net(tmp_path, args, slow="videovit.data.datasets:VideoDataset.__getitem__", split="val")
+def ctrl_c_while_loading(tiny_data, folder: Path, split: str, **settings: object) -> tuple[Path, str]:
+    """Ctrl-C to run_net (loader workers on) while its ``split`` loader produces a batch: (OUTPUT_DIR,
+    the last line), after checking the status."""
+    out = folder / "out"
+    args = tiny_overrides(*tiny_data, out, **WORKERS, **{"TRAIN.BATCH_SIZE": 2, **settings})
+    tool = run_net(folder, args, slow="videovit.data.datasets:VideoDataset.__getitem__", split=split)
     tool.wait_for_marker()
     status, line = tool.interrupt()
     assert status == 130
+    return out, line
+
+
+@pytest.mark.slow
+def test_run_net_ctrl_c_during_validation_keeps_the_epoch(tiny_data, tmp_path) -> None:
+    out, line = ctrl_c_while_loading(tiny_data, tmp_path, "val", **{"TRAIN.EPOCHS": 2, "TRAIN.EVAL_PERIOD": 1,
+                                                                    "TEST.ENABLE": False})
     assert line == (f"interrupted by SIGINT during the validation after epoch 1: checkpoint {out / LATEST} (epoch 1 "
                     f"complete, its validation not run); rerun the same command to resume")
     saved = torch.load(out / LATEST, map_location="cpu", weights_only=True)
@@ -284,13 +291,8 @@ def test_run_net_ctrl_c_during_validation_keeps_the_epoch(tiny_data, tmp_path) -
 @pytest.mark.slow
 def test_run_net_ctrl_c_during_the_test_with_loader_workers_writes_no_result(tiny_data, tmp_path) -> None:
     """Today's hang: the test phase with loader workers logged the interruption twice, then waited forever."""
-    out = tmp_path / "out"
-    args = tiny_overrides(*tiny_data, out, **WORKERS, **{"TRAIN.EPOCHS": 1, "TRAIN.BATCH_SIZE": 2,
-                                                          "TRAIN.EVAL_PERIOD": 0, "TEST.BATCH_SIZE": 1})
-    tool = run_net(tmp_path, args, slow="videovit.data.datasets:VideoDataset.__getitem__", split="test")
-    tool.wait_for_marker()
-    status, line = tool.interrupt()
-    assert status == 130
+    out, line = ctrl_c_while_loading(tiny_data, tmp_path, "test", **{"TRAIN.EPOCHS": 1, "TRAIN.EVAL_PERIOD": 0,
+                                                                     "TEST.BATCH_SIZE": 1})
     assert line == (f"interrupted by SIGINT during the test: training is complete (checkpoint {out / LATEST}), no "
                     f"test result was written; rerun the same command to test it")
     assert not (out / "metrics.json").exists() and not (out / "predictions.csv").exists()
@@ -310,14 +312,21 @@ def checkpoint(tmp_path_factory) -> Path:
     return save_checkpoint(tmp_path_factory.mktemp("interrupt_model"))[0]
 
 
+def prepare_videos_encoding(folder: Path, videos: int) -> tuple[Path, list[str], Tool]:
+    """prepare_videos with 2 workers on ``videos`` sources, once a video is being encoded: (--out, the
+    command, the tool)."""
+    _videos(folder / "src", videos, frames=90, size=(192, 128))
+    out = folder / "out"
+    command = [sys.executable, str(TOOLS / "prepare_videos.py"), "--src", str(folder / "src"), "--out", str(out),
+               "--workers", "2", "--short-side", "128", "--preset", "slow"]
+    tool = Tool(folder, command)
+    tool.wait_for(lambda: bool(list(out.glob("*.partial"))), "a video being encoded")
+    return out, command, tool
+
+
 @pytest.mark.slow
 def test_prepare_videos_ctrl_c_keeps_the_finished_videos_and_a_rerun_finishes(tmp_path) -> None:
-    _videos(tmp_path / "src", 6, frames=90, size=(192, 128))
-    out = tmp_path / "out"
-    command = [sys.executable, str(TOOLS / "prepare_videos.py"), "--src", str(tmp_path / "src"), "--out", str(out),
-               "--workers", "2", "--short-side", "128", "--preset", "slow"]
-    tool = Tool(tmp_path, command)
-    tool.wait_for(lambda: bool(list(out.glob("*.partial"))), "a video being encoded")
+    out, command, tool = prepare_videos_encoding(tmp_path, 6)
     status, line = tool.interrupt()
     assert status == 130
     found = re.fullmatch(r"interrupted by SIGINT after (\d) of 6 videos: the (\d) prepared are kept in (.*), no "
@@ -333,12 +342,7 @@ def test_prepare_videos_ctrl_c_keeps_the_finished_videos_and_a_rerun_finishes(tm
 def test_prepare_videos_killed_leaves_no_worker_and_a_rerun_beside_its_files_finishes(tmp_path) -> None:
     """SIGKILL, as a scheduler sends after its grace period: the workers die with the tool (they used to
     run on with parent 1, and a rerun collided with their shared temporary name)."""
-    _videos(tmp_path / "src", 4, frames=90, size=(192, 128))
-    out = tmp_path / "out"
-    command = [sys.executable, str(TOOLS / "prepare_videos.py"), "--src", str(tmp_path / "src"), "--out", str(out),
-               "--workers", "2", "--short-side", "128", "--preset", "slow"]
-    tool = Tool(tmp_path, command)
-    tool.wait_for(lambda: bool(list(out.glob("*.partial"))), "a video being encoded")
+    out, command, tool = prepare_videos_encoding(tmp_path, 4)
     workers = children_of(tool.process.pid)
     assert len(workers) == 2
     tool.process.kill()
