@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from saved_models import save_checkpoint
-from tiny_runs import LATEST, RUN_TIMEOUT, cli_env, make_tiny_dataset, tiny_overrides
+from tiny_runs import LATEST, RUN_TIMEOUT, cli_env, make_tiny_dataset, run_tiny, tiny_overrides
 from videos import make_indexed_video
 
 from videovit.cli import run_tool
@@ -266,15 +266,16 @@ def test_run_net_sigterm_during_the_data_set_up(tiny_data, tmp_path) -> None:
     assert (out / "log.txt").read_text().strip().endswith(line)
 
 
-def ctrl_c_while_loading(tiny_data, folder: Path, split: str, **settings: object) -> tuple[Path, str]:
-    """Ctrl-C to run_net (loader workers on) while its ``split`` loader produces a batch: (OUTPUT_DIR,
-    the last line), after checking the status."""
+def ctrl_c_while_loading(tiny_data, folder: Path, split: str, signum: int = signal.SIGINT,
+                         **settings: object) -> tuple[Path, str]:
+    """Ctrl-C (or ``signum``) to run_net's process group, loader workers on, while its ``split`` loader
+    produces a batch: (OUTPUT_DIR, the last line), after checking the status."""
     out = folder / "out"
     args = tiny_overrides(*tiny_data, out, **WORKERS, **{"TRAIN.BATCH_SIZE": 2, **settings})
     tool = run_net(folder, args, slow="videovit.data.datasets:VideoDataset.__getitem__", split=split)
     tool.wait_for_marker()
-    status, line = tool.interrupt()
-    assert status == 130
+    status, line = tool.interrupt(signum)
+    assert status == 128 + signum
     return out, line
 
 
@@ -298,6 +299,24 @@ def test_run_net_ctrl_c_during_the_test_with_loader_workers_writes_no_result(tin
     assert not (out / "metrics.json").exists() and not (out / "predictions.csv").exists()
     log = (out / "log.txt").read_text()
     assert log.count("interrupted by") == 1 and log.strip().endswith(line)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory) -> Path:
+    """A checkpoint of one tiny epoch, for test-only runs."""
+    out = tmp_path_factory.mktemp("trained")
+    run_tiny(*tiny_data, out, **{"TRAIN.EPOCHS": 1, "TEST.ENABLE": False, "TRAIN.EVAL_PERIOD": 0})
+    return out / LATEST
+
+
+@pytest.mark.slow
+def test_run_net_sigterm_to_the_group_during_a_test_only_run(tiny_data, trained, tmp_path) -> None:
+    """A cluster's SIGTERM reaches the loader workers too, also one still starting (which used to die of
+    it, a "DataLoader worker exited unexpectedly" traceback, and the wrong phase in the line)."""
+    out, line = ctrl_c_while_loading(tiny_data, tmp_path, "test", signal.SIGTERM, **{
+        "TRAIN.ENABLE": False, "TEST.CHECKPOINT_FILE_PATH": trained, "TEST.BATCH_SIZE": 1})
+    assert line == "interrupted by SIGTERM during the test: no test result was written; rerun the same command to test"
+    assert "Traceback" not in (out / "log.txt").read_text()
 
 
 # ---------------------------------------------------------------------------- the other tools

@@ -118,12 +118,27 @@ def signals_deferred(first_signal: str = "", second_signal: str = "", raise_at_e
         raise_if_interrupted()
 
 
+@contextmanager
+def signals_blocked() -> Iterator[None]:
+    """SIGINT/SIGTERM blocked in this thread for the block (a signal arriving meanwhile waits, then is
+    handled). Processes forked inside start with both blocked and lift the block once they ignore them
+    (``ignore_signals``): a signal to the process group never finds a worker half-started, with its
+    library's default handlers."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def ignore_signals() -> None:
     """In a worker process: leave SIGINT/SIGTERM to the parent (a terminal's Ctrl-C and a cluster's
-    SIGTERM reach the whole process group); the parent ends its workers itself."""
+    SIGTERM reach the whole process group); the parent ends its workers itself. Lifts the block a
+    worker started under (``signals_blocked``): what arrived meanwhile is dropped."""
     for signum in HANDLED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
 
 
 __all__ = ["HANDLED_SIGNALS", "ignore_signals", "raise_if_interrupted", "received_signal", "signal_name",
-           "signals_deferred", "signals_handled"]
+           "signals_blocked", "signals_deferred", "signals_handled"]

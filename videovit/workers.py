@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar, cast
 
-from videovit.signals import HANDLED_SIGNALS, ignore_signals, raise_if_interrupted, signals_deferred
+from videovit.signals import ignore_signals, raise_if_interrupted, signals_blocked, signals_deferred
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -48,8 +48,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _serve(function: Callable[[Any], Any], connection: Connection, parent_pid: int) -> None:
     """A worker's life: take a job, send back ``(True, result)`` or ``(False, exception)``, until None."""
-    ignore_signals()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)  # blocked by the parent around the start
+    ignore_signals()  # and lift the block the parent started it under
     die_with_parent(parent_pid)
     while (job := connection.recv()) is not None:
         try:
@@ -99,8 +98,7 @@ class WorkerPool(Generic[Job, Result]):
         self._deferred.__exit__(kind, error, trace)
 
     def _start(self, count: int) -> None:
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)  # the child starts with them blocked
-        try:
+        with signals_blocked():  # a worker starts with both blocked, until it ignores them
             for _ in range(count):
                 parent_end, child_end = self.context.Pipe()
                 process = self.context.Process(  # type: ignore[attr-defined]
@@ -108,8 +106,6 @@ class WorkerPool(Generic[Job, Result]):
                 process.start()
                 child_end.close()
                 self._workers.append(_Worker(process, parent_end))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _end_workers(self) -> None:
         """Idle workers finish; busy ones (the pool is left early) are killed."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from videovit.errors import Interrupted
+from videovit.signals import received_signal
 
 RERUN = "rerun the same command"
 
@@ -19,13 +20,20 @@ RERUN = "rerun the same command"
 @contextmanager
 def run_phase(phase: str, kept: Callable[[], str]) -> Iterator[None]:
     """Inside, a bare ``Interrupted`` becomes "interrupted by SIG... during <phase>: <kept()>"
-    (``kept()`` says what is kept and how to continue, evaluated when the signal stops the phase)."""
+    (``kept()`` says what is kept and how to continue, evaluated when the signal stops the phase); so
+    does any error once a signal was received (a loader worker the signal ended, say): the
+    interruption caused it."""
     try:
         yield
     except Interrupted as stop:
         if not stop.bare:
             raise
         raise Interrupted(stop.signum, f"{stop} during {phase}: {kept()}") from None
+    except Exception as error:
+        signum = received_signal()
+        if signum is None:
+            raise
+        raise Interrupted(signum, f"{Interrupted(signum)} during {phase}: {kept()}") from error
 
 
 __all__ = ["RERUN", "run_phase"]

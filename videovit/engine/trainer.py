@@ -52,7 +52,7 @@ from videovit.runtime.distributed import (
     signal_on_any_process,
 )
 from videovit.runtime.precision import autocast_factory, build_grad_scaler
-from videovit.signals import received_signal, signal_name, signals_deferred
+from videovit.signals import received_signal, signal_name, signals_blocked, signals_deferred
 
 CHECKPOINT_FORMAT = 2  # 1 (no "format" key): per-rank global RNG states, no epoch sums
 SHOWN_PATHS = 16
@@ -212,7 +212,8 @@ class Trainer:
         self.replaced_this_epoch = 0
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        batches = iter(self.loader)
+        with signals_blocked():  # the loader's workers start with both signals blocked, until they ignore them
+            batches = iter(self.loader)
         try:
             while position.epoch_step < self.steps_per_epoch:
                 outcome = self.train_step(itertools.islice(batches, self.accum))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from videovit.errors import Interrupted
 from videovit.runtime.distributed import DistContext, all_gather_objects, signal_on_any_process
-from videovit.signals import raise_if_interrupted, signals_deferred
+from videovit.signals import raise_if_interrupted, signals_blocked, signals_deferred
 
 PREDICTIONS_FILE = "predictions.csv"
 PROBABILITIES_FILE = "probabilities.npy"
@@ -152,6 +152,13 @@ class _StopPoints:
                 raise Interrupted(signum)
 
 
+def _started(loader: Iterable[dict]) -> Iterator[dict]:
+    """The loader's iterator, its workers started with SIGINT/SIGTERM blocked (``signals_blocked``). The
+    loop holds the only reference: an exception ends the workers as it leaves the loop."""
+    with signals_blocked():
+        return iter(loader)
+
+
 @torch.no_grad()
 def score_views(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
                 autocast: Callable[[], AbstractContextManager], num_classes: int) -> ViewScores:
@@ -162,7 +169,7 @@ def score_views(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
     failures: list[tuple[int, str, str]] = []
     stops = _StopPoints(loader, ctx)
     with signals_deferred(raise_at_end=not ctx.distributed):
-        for number, batch in enumerate(loader):
+        for number, batch in enumerate(_started(loader)):
             failures.extend(_batch_failures(batch))
             if batch["clip"] is not None:
                 with autocast():
@@ -195,7 +202,7 @@ def validate_clips(model: nn.Module, loader: DataLoader, ctx: DistContext,
     failures: list[tuple[str, str]] = []
     stops = _StopPoints(loader, ctx)
     with signals_deferred(raise_at_end=not ctx.distributed):
-        for number, batch in enumerate(loader):
+        for number, batch in enumerate(_started(loader)):
             failures += [(str(path), str(reason)) for path, reason in batch["failures"]]
             labels = batch["label"].to(ctx.device)
             with autocast():
