@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from yacs.config import CfgNode
 
-from videovit.checkpoint.exported import read_exported_folder
+from videovit.checkpoint.exported import read_model_folder
 from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout
 from videovit.models.registry import checkpoint_layouts, families, family_owning
@@ -49,7 +49,7 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     """
     path = Path(path)
     if path.is_dir():
-        return read_exported_folder(path)
+        return read_model_folder(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if path.suffix == ".safetensors":
