@@ -52,7 +52,7 @@ import numpy as np
 
 from videovit.data.transforms import IMAGENET_MEAN
 from videovit.errors import Interrupted, UsageError
-from videovit.prep.partial_files import written_whole
+from videovit.prep.partial_files import remove_orphaned_partials, written_whole
 from videovit.workers import WorkerPool
 
 CLASS_PAIRS = (
@@ -427,6 +427,7 @@ def generate_synthetic_kinetics(
                 for _ in pool.run(jobs):
                     done += 1
     except Interrupted as stop:
+        remove_orphaned_partials(root / "videos")  # the killed workers' clips
         raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} clips: {root / 'videos'} is incomplete "
                                        f"and has no annotations; delete it and run again") from None
     _write_annotations(root / "annotations", records)
