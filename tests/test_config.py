@@ -102,7 +102,6 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
 
 @pytest.mark.parametrize("overrides,expect", [
     (["DATA.NUM_FRAMES", "-8"], r"DATA.NUM_FRAMES = -8 must be >= 1"),
-    (["MODEL.TIME_EMBED_INIT_STD", "-0.5"], r"MODEL.TIME_EMBED_INIT_STD = -0.5 must be >= 0.0"),
     (["DATA.TEST_CROP_SIZE", "300"], r"TEST_CROP_SIZE = 300 is larger than DATA.TEST_SCALE"),
     (["DATA.TRAIN_CROP_SIZE", "300"], r"TRAIN_CROP_SIZE = 300 is larger than the smallest"),
     (["DATA.SAMPLING", "random"], r"DATA.SAMPLING = 'random' must be one of 'uniform', 'dense'"),
@@ -124,6 +123,9 @@ def test_model_problems_fail_in_the_run_check_before_any_work():
         check_run_config(load_config(overrides=["MODEL.WINDOWSIZE", "7"]))
     with pytest.raises(ConfigError, match=r"unknown model 'regionvit_xl'.*Did you mean"):
         check_run_config(load_config(overrides=["MODEL.NAME", "regionvit_xl"]))
+    with pytest.raises(ConfigError, match=r"MODEL.TIME_EMBED_INIT_STD \(regionvit_s\): time_embed_init_std must be "
+                                          r">= 0, got -0.5"):
+        check_run_config(load_config(overrides=["MODEL.TIME_EMBED_INIT_STD", "-0.5"]))
 
 
 def test_all_problems_are_reported_together():
