@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import yaml
 
 from videovit.config import add_config_arguments, config_from_args, get_defaults, load_config, save_config
 from videovit.config.loading import all_keys
@@ -34,8 +35,11 @@ def test_shipped_configs_load(path: Path):
     cfg = load_config([path])
     assert cfg.MODEL.NAME == path.stem
     assert cfg.MODEL.NUM_CLASSES == (174 if path.parent.name == "SSV2" else 400)
-    assert cfg.DATA.NUM_FRAMES == 8 and cfg.TEST.NUM_SPATIAL_CROPS == 3
-    assert cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
+    assert cfg.TEST.NUM_SPATIAL_CROPS == 3 and cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
+    base = load_config([path.parent / "_base.yaml"])
+    assert base.DATA.NUM_FRAMES == 8
+    if "DATA" not in yaml.safe_load(path.read_text()):   # the dataset's protocol unless the model file sets its own
+        assert (cfg.DATA, cfg.TEST) == (base.DATA, base.TEST)
 
 
 def test_demo_configs_load():

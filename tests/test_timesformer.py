@@ -127,6 +127,18 @@ def test_official_checkpoint_manifests_match_every_key_and_shape(dataset, classe
         k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def test_transformers_manifest_maps_every_key_and_shape_both_ways():
+    """transformers' TimesformerForVideoClassification layout: all 249 keys rename 1:1 onto the model's."""
+    hub = meta_state("hf_timesformer_k400")
+    model = meta_model(num_frames=8, num_classes=400)
+    filtered = checkpoint_filter_fn(hub, model)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in filtered.items()} == shapes
+    assert can_load(hub)
+    exported = FAMILY.transformers.export_state_dict(model.state_dict())
+    assert {k: tuple(v.shape) for k, v in exported.items()} == {k: tuple(v.shape) for k, v in hub.items()}
+
+
 @pytest.mark.parametrize("image_manifest", IMAGE_MANIFESTS)
 @pytest.mark.parametrize("img_size, frames, classes", [(224, 8, 1000), (224, 8, 400), (160, 16, 174)])
 def test_image_vit_files_cover_every_weight_but_the_new_temporal_ones(image_manifest, img_size, frames,

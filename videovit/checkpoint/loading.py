@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from videovit.checkpoint import transformers_format
 from videovit.checkpoint.reading import (
     VIDEOVIT_LAYOUT,
     detect_layout,
@@ -28,6 +29,7 @@ from videovit.models.registry import families_that_can_load, get_family
 
 logger = logging.getLogger(__name__)
 
+TRAINED_LAYOUTS = (VIDEOVIT_LAYOUT.name, transformers_format.LAYOUT.name)  # files whose classifier is trained
 PARTIAL_HINT = "set TRAIN.ALLOW_PARTIAL_LOAD True (Python: allow_partial=True) to load it anyway"
 
 
@@ -147,7 +149,7 @@ def _refuse_random_classifier(report: LoadReport, family: ModelFamily, path: str
                               allowed: bool | None) -> None:
     """A classifier left random where the caller expects a trained one (see ``load_checkpoint_contents``)."""
     fresh = [key for key in report.new if family.is_classifier(key)]
-    if not fresh or allowed or (allowed is None and layout != VIDEOVIT_LAYOUT.name):
+    if not fresh or allowed or (allowed is None and layout not in TRAINED_LAYOUTS):
         return
     reason = next((note for note in report.notes if note.startswith(fresh[0])), f"{fresh[0]}: not in the file")
     raise CheckpointError(

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from yacs.config import CfgNode
 
+from videovit.checkpoint import transformers_format
 from videovit.checkpoint.exported import read_exported_folder
 from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout, ModelFamily
@@ -24,8 +25,8 @@ TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle 
 
 
 def layouts() -> list[CheckpointLayout]:
-    """Every layout a file may have: this project's, the families', and the flat one."""
-    return [VIDEOVIT_LAYOUT, *checkpoint_layouts(), FLAT_LAYOUT]
+    """Every layout a file may have: this project's, transformers folders, the families', and the flat one."""
+    return [VIDEOVIT_LAYOUT, transformers_format.LAYOUT, *checkpoint_layouts(), FLAT_LAYOUT]
 
 
 def layout_names() -> list[str]:
@@ -42,13 +43,15 @@ def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
 
 
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
-    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, or a
-    folder written by tools/export.py (in this project's checkpoint layout).
+    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, a folder
+    written by tools/export.py (in this project's checkpoint layout) or a transformers folder (its layout).
 
     A file holding arbitrary pickled objects is refused unless ``trust`` is set.
     """
     path = Path(path)
     if path.is_dir():
+        if transformers_format.is_transformers_folder(path):
+            return transformers_format.read_transformers_folder(path)
         return read_exported_folder(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
@@ -86,6 +89,8 @@ def detect_layout(obj: Any, path: str | Path, family: ModelFamily | None = None)
         raise CheckpointError(f"{path} does not hold a dict of weights (got {type(obj).__name__})")
     if is_videovit_checkpoint(obj):
         return VIDEOVIT_LAYOUT.name
+    if transformers_format.LAYOUT.holds(obj):
+        return transformers_format.LAYOUT.name
     fitting = None
     for candidate in sorted(families(), key=lambda other: other is not family):
         for layout in candidate.layouts:

@@ -406,7 +406,7 @@ def write_transformers_config(model: VideoBackbone) -> dict[str, Any]:
             "num_attention_heads": config.num_heads[0], "intermediate_size": int(config.width * config.mlp_ratio),
             "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
             "initializer_range": 0.02, "layer_norm_eps": NORM_EPS, "qkv_bias": config.qkv_bias,
-            "attention_type": "divided_space_time", "drop_path_rate": 0.0}
+            "attention_type": "divided_space_time", "drop_path_rate": 0}   # typed int in TimesformerConfig
 
 
 def export_transformers_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
