@@ -35,16 +35,21 @@ class ArchConfig:
     ``videovit.models.temporal.InflatedArchConfig``, which adds the inflation switches.
     """
 
+    SWITCHES: ClassVar[bool] = True      # these fields are switches, listed after the architecture's
+
     drop_path_rate: float = 0.0          # stochastic depth at the last block, drawn once per clip
     drop_rate: float = 0.0               # dropout before the classifier
     act_checkpoint: bool = False         # recompute each block in the backward pass (models/recompute.py)
 
+    def __post_init__(self) -> None:
+        """Nothing to check here; subclasses check their fields and call ``super().__post_init__()``."""
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> ArchConfig:
         """A copy with ``overrides`` applied; an unknown name raises a ValueError listing the valid ones."""
-        inherited = {f.name for base in type(self).__mro__[1:] if dataclasses.is_dataclass(base)
-                     for f in dataclasses.fields(base)}
+        switches = {name for base in type(self).__mro__ if base.__dict__.get("SWITCHES")
+                    for name in base.__dict__.get("__annotations__", {})}
         names = [f.name for f in dataclasses.fields(self)]
-        valid = [name for name in names if name not in inherited] + [name for name in names if name in inherited]
+        valid = [name for name in names if name not in switches] + [name for name in names if name in switches]
         unknown = sorted(set(overrides) - set(valid))
         if unknown:
             raise ModelOptionError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; valid options "

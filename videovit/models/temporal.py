@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,10 +31,13 @@ class InflatedArchConfig(ArchConfig):
     Subclasses calling their own ``__post_init__`` call this one too.
     """
 
+    SWITCHES: ClassVar[bool] = True
+
     temporal: bool | None = None         # None: temporal layers iff num_frames > 1; False: frame-averaged
     time_embed_init_std: float = 0.0     # 0: zero time embedding, so an inflated image model keeps its function
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.time_embed_init_std < 0:
             raise ValueError(f"time_embed_init_std must be >= 0, got {self.time_embed_init_std}")
 

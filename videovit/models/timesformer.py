@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from timm.layers import Mlp
@@ -31,7 +31,6 @@ from videovit.models.family import (
     TinyVariant,
     TransformersFormat,
     VideoBackbone,
-    as_tuple,
     crop_size_unless_set,
     new_classifier,
 )
@@ -51,6 +50,7 @@ from videovit.models.temporal import (
     resize_time_embedding,
     uses_temporal_layers,
 )
+from videovit.models.vit_config import ViTArchConfig
 
 NORM_EPS = 1e-6
 OFFICIAL_PREFIX = "model."   # PySlowFast's wrapper holds the network as ``self.model``
@@ -63,56 +63,17 @@ CHECKPOINT_LAYOUTS = (
 
 
 @dataclass(frozen=True)
-class TimeSformerConfig(InflatedArchConfig):
-    """Architecture of a TimeSformer variant plus the switches ``create_model`` may override.
+class TimeSformerConfig(InflatedArchConfig, ViTArchConfig):
+    """Architecture of a TimeSformer variant (the one-stage ViT fields) plus the switches ``create_model``
+    may override; the field names are the keyword overrides the registered constructors accept."""
 
-    The field names are the keyword overrides the registered constructors accept. The family has
-    one stage, so ``embed_dims``, ``depths`` and ``num_heads`` hold one value each (the config
-    keys MODEL.EMBED_DIMS/DEPTHS/NUM_HEADS are lists for every family).
-    """
-
-    embed_dims: tuple[int, ...] = (768,)     # token width
-    depths: tuple[int, ...] = (12,)          # blocks
-    num_heads: tuple[int, ...] = (12,)       # attention heads (spatial and temporal)
-    patch_size: int = 16                     # side of the square patches of each frame
-    img_size: int = 224                      # side of the square frames the model is built for
-    mlp_ratio: float = 4.0                   # MLP hidden width / token width
-    qkv_bias: bool = True
+    label: ClassVar[str] = "TimeSformer"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        as_tuple(self, "embed_dims", "depths", "num_heads")
-        for name in ("embed_dims", "depths", "num_heads"):
-            value = getattr(self, name)
-            if len(value) != 1 or value[0] < 1:
-                raise ValueError(f"TimeSformer {name} needs one positive value (a single stage), "
-                                 f"got {list(value)}")
-        if self.width % self.num_heads[0]:
-            raise ValueError(f"TimeSformer width {self.width} is not divisible by {self.num_heads[0]} "
-                             "heads; give num_heads that divide embed_dims")
-        if self.patch_size < 1 or self.img_size < self.patch_size or self.img_size % self.patch_size:
-            raise ValueError(f"TimeSformer img_size {self.img_size} must be a multiple of patch_size "
-                             f"{self.patch_size} (square frames cut into whole patches)")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"TimeSformer mlp_ratio must be > 0, got {self.mlp_ratio}")
         for name in ("drop_path_rate", "drop_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TimeSformer {name} must be in [0, 1), got {getattr(self, name)}")
-
-    @property
-    def width(self) -> int:
-        """Token width C."""
-        return self.embed_dims[0]
-
-    @property
-    def depth(self) -> int:
-        """Number of blocks."""
-        return self.depths[0]
-
-    @property
-    def grid(self) -> int:
-        """Patches per frame side."""
-        return self.img_size // self.patch_size
 
 
 class PatchEmbed(nn.Module):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,14 +23,12 @@ from timm.layers import Mlp
 from torch import nn
 
 from videovit.models.family import (
-    ArchConfig,
     CheckpointLayout,
     ConfigKey,
     ModelFamily,
     TinyVariant,
     TransformersFormat,
     VideoBackbone,
-    as_tuple,
     crop_size_unless_set,
     new_classifier,
 )
@@ -41,51 +39,25 @@ from videovit.models.positions import resize_token_table
 from videovit.models.recompute import run_block
 from videovit.models.registry import register_family
 from videovit.models.stochastic_depth import drop_path, drop_path_rates
+from videovit.models.vit_config import ViTArchConfig
 
 
 @dataclass(frozen=True)
-class VideoMAEConfig(ArchConfig):
-    """Architecture of a VideoMAE variant plus the switches ``create_model`` may override.
+class VideoMAEConfig(ViTArchConfig):
+    """Architecture of a VideoMAE variant (the one-stage ViT fields and the tubelet) plus the switches
+    ``create_model`` may override. ``qkv_bias``: learned query and value biases (never a key bias)."""
 
-    One stage, so ``embed_dims``, ``depths`` and ``num_heads`` hold one value each (the config keys
-    MODEL.EMBED_DIMS/DEPTHS/NUM_HEADS are lists for every family).
-    """
+    label: ClassVar[str] = "VideoMAE"
 
-    embed_dims: tuple[int, ...] = (768,)     # token width
-    depths: tuple[int, ...] = (12,)          # blocks
-    num_heads: tuple[int, ...] = (12,)       # attention heads
-    patch_size: int = 16                     # side of a tubelet
     tubelet_size: int = 2                    # frames of a tubelet
-    img_size: int = 224                      # frame side the position table is built for
-    mlp_ratio: float = 4.0                   # MLP hidden width / token width
-    qkv_bias: bool = True                    # learned query and value biases (never a key bias)
     norm_eps: float = 1e-6                   # LayerNorm eps (official 1e-6; a transformers config.json says)
 
     def __post_init__(self) -> None:
-        as_tuple(self, "embed_dims", "depths", "num_heads")
-        for name in ("embed_dims", "depths", "num_heads"):
-            value = getattr(self, name)
-            if len(value) != 1 or value[0] < 1:
-                raise ValueError(f"VideoMAE {name} needs one positive value (a single stage), got {list(value)}")
-        if self.width % self.num_heads[0]:
-            raise ValueError(f"VideoMAE width {self.width} is not divisible by {self.num_heads[0]} heads; give "
-                             "num_heads that divide embed_dims")
-        if self.patch_size < 1 or self.img_size < self.patch_size:
-            raise ValueError(f"VideoMAE img_size {self.img_size} must be at least one patch_size {self.patch_size}")
+        super().__post_init__()
         if self.tubelet_size < 1:
             raise ValueError(f"VideoMAE tubelet_size must be >= 1, got {self.tubelet_size}")
-        if self.mlp_ratio <= 0 or self.norm_eps <= 0:
-            raise ValueError(f"VideoMAE mlp_ratio and norm_eps must be > 0, got {self.mlp_ratio}, {self.norm_eps}")
-
-    @property
-    def width(self) -> int:
-        """Token width C."""
-        return self.embed_dims[0]
-
-    @property
-    def grid(self) -> int:
-        """Tubelets per frame side."""
-        return self.img_size // self.patch_size
+        if self.norm_eps <= 0:
+            raise ValueError(f"VideoMAE norm_eps must be > 0, got {self.norm_eps}")
 
 
 def sinusoid_table(positions: int, dim: int) -> torch.Tensor:
@@ -171,7 +143,7 @@ class VideoMAE(VideoBackbone):
         self.patch_embed = TubeletEmbed(dim, config.tubelet_size, config.patch_size)
         tokens = self.token_grid[0] * self.token_grid[1] * self.token_grid[2]
         self.register_buffer("pos_table", sinusoid_table(tokens, dim), persistent=False)
-        rates = drop_path_rates(config.drop_path_rate, config.depths[0])
+        rates = drop_path_rates(config.drop_path_rate, config.depth)
         self.blocks = nn.ModuleList(Block(dim, config.num_heads[0], config.mlp_ratio, config.qkv_bias, rate,
                                           config.norm_eps) for rate in rates)
         self.fc_norm = nn.LayerNorm(dim, eps=config.norm_eps)
@@ -329,7 +301,7 @@ def write_transformers_config(model: VideoBackbone) -> dict[str, Any]:
     config = model.config
     return {"image_size": config.img_size, "patch_size": config.patch_size, "num_channels": 3,
             "num_frames": model.num_frames, "tubelet_size": config.tubelet_size, "hidden_size": config.width,
-            "num_hidden_layers": config.depths[0], "num_attention_heads": config.num_heads[0],
+            "num_hidden_layers": config.depth, "num_attention_heads": config.num_heads[0],
             "intermediate_size": int(config.width * config.mlp_ratio), "hidden_act": "gelu",
             "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "initializer_range": 0.02,
             "layer_norm_eps": config.norm_eps, "qv_bias": config.qkv_bias, "use_mean_pooling": True}
