@@ -5,6 +5,7 @@ the full-size ones from transformers' default configs (TimeSformer-B 8x224, Vide
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -70,8 +71,12 @@ def test_out_a_written_folder_is_loaded_by_transformers_with_the_same_logits_and
         torch.testing.assert_close(hub_logits(hub, clip), ours(clip), atol=1e-5, rtol=1e-4)
 
 
-def test_in_a_saved_folder_loads_through_create_model_and_the_trained_model_path(tiny_folders, capsys) -> None:
+def test_in_a_saved_folder_loads_through_create_model_and_the_trained_model_path(tiny_folders, capsys,
+                                                                               monkeypatch) -> None:
     family, tiny, _, _, hub, saved = tiny_folders
+    videovit_log = logging.getLogger("videovit")  # as in a fresh Python session: the report goes to stderr
+    monkeypatch.setattr(videovit_log, "handlers", [])
+    monkeypatch.setattr(videovit_log, "propagate", False)
     clip = torch.randn(2, 3, FRAMES, tiny.image_size, tiny.image_size)
     expected = hub_logits(hub, clip)
     created = videovit.create_model(tiny.name, pretrained=saved).eval()  # frames, classes, architecture: the folder's

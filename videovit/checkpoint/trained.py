@@ -140,7 +140,7 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
     if cfg is None:
         cfg = checkpoint_config(contents, path, overrides)
         if cfg is None:
-            raise CheckpointError(f"{path} is neither a videovit training checkpoint nor a transformers folder and "
+            raise CheckpointError(f"{path} is not a videovit training checkpoint or a transformers folder and "
                                   "carries no config: give the model's config files (--cfg)")
     cfg = config_for_checkpoint(cfg, contents, path, log)
     class_names = checkpoint_class_names(contents, path)
