@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import runpy
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a hub
@@ -15,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForVideoClassification
+from videos import make_indexed_video
 
 import videovit
 from videovit.checkpoint import load_pretrained, load_trained_model, read_checkpoint
@@ -27,6 +29,7 @@ FRAMES = 4
 CLASSES = [f"action {i}" for i in range(5)]
 FORMATS = [family for family in families() if family.transformers is not None]
 TINY = [(family.name, family.tiny_variants[0]) for family in FORMATS]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZE_DIFF = 1e-4   # issue 22: max |logits diff| against transformers at full size
 
 
@@ -118,6 +121,24 @@ def test_in_finetuning_takes_a_folder_or_its_state_dict_with_a_new_classifier(ti
     clip = torch.randn(1, 3, FRAMES, tiny.image_size, tiny.image_size)
     with torch.no_grad():
         torch.testing.assert_close(again(clip), hub_logits(hub, clip), atol=1e-5, rtol=1e-4)
+
+
+def _tool(name: str, argv: list[str]) -> int:
+    return runpy.run_path(str(REPO_ROOT / "tools" / f"{name}.py"))["main"](argv)
+
+
+@pytest.mark.slow  # two tools decoding a real video, in-process
+def test_demo_and_predict_take_a_transformers_folder(tiny_folders, tmp_path, capsys) -> None:
+    _, _, _, _, _, saved = tiny_folders
+    (tmp_path / "videos").mkdir()
+    video = make_indexed_video(tmp_path / "videos" / "clip.mp4", 16, size=(48, 40))
+    assert _tool("demo", ["--checkpoint", str(saved), "--video", str(video), "--top-k", "2"]) == 0
+    assert any(name in capsys.readouterr().out for name in CLASSES)   # named by the folder's id2label
+    out = tmp_path / "predictions.csv"
+    assert _tool("predict", ["--checkpoint", str(saved), "--folder", str(tmp_path / "videos"), "--out", str(out),
+                             "--top-k", "2", "DATA_LOADER.NUM_WORKERS", "0"]) == 0
+    assert "predicted 1 of 1 videos" in capsys.readouterr().out
+    assert any(name in out.read_text() for name in CLASSES)
 
 
 def test_families_without_a_transformers_class_are_refused_with_one_line(tmp_path) -> None:
