@@ -15,12 +15,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach a hub
 import pytest
 import torch
 from safetensors.torch import save_file
+from saved_models import CLASSES as SAVED_CLASSES
+from saved_models import save_checkpoint
 from transformers import AutoConfig, AutoModelForVideoClassification
 from videos import make_indexed_video
 
 import videovit
 from videovit.checkpoint import load_pretrained, load_trained_model, read_checkpoint
-from videovit.checkpoint.transformers_format import WEIGHTS_KEY, write_transformers_folder
+from videovit.checkpoint.transformers_format import TRANSFORMERS_FILES, WEIGHTS_KEY, write_transformers_folder
 from videovit.config import load_config
 from videovit.errors import CheckpointError
 from videovit.models import VideoBackbone, build_variant, families, get_family
@@ -88,7 +90,7 @@ def test_in_a_saved_folder_loads_through_create_model_and_the_trained_model_path
     assert f"(layout transformers, family {family})" in report and "new            0" in report
     assert "missing        0" in report and "unused         0" in report
     trained = load_trained_model(saved, log=lambda _: None)   # from_pretrained and a test-only run
-    assert trained.class_names == CLASSES and trained.cfg.MODEL.NAME == tiny.name
+    assert trained.model.class_names == CLASSES and trained.cfg.MODEL.NAME == tiny.name
     assert trained.cfg.DATA.NUM_FRAMES == FRAMES and trained.cfg.DATA.TEST_CROP_SIZE == tiny.image_size
     with torch.no_grad():
         torch.testing.assert_close(created(clip), expected, atol=1e-5, rtol=1e-4)
@@ -141,6 +143,38 @@ def test_demo_and_predict_take_a_transformers_folder(tiny_folders, tmp_path, cap
     assert any(name in out.read_text() for name in CLASSES)
 
 
+@pytest.mark.parametrize("family", [family.name for family in FORMATS])
+def test_export_format_transformers_writes_what_transformers_loads(family: str, tmp_path, capsys) -> None:
+    checkpoint, _ = save_checkpoint(tmp_path / "run", family)
+    assert _tool("export", [str(checkpoint), str(tmp_path / "hub"), "--format", "transformers"]) == 0
+    assert sorted(path.name for path in (tmp_path / "hub").iterdir()) == sorted(TRANSFORMERS_FILES)
+    ours = videovit.from_pretrained(checkpoint)
+    hub = AutoModelForVideoClassification.from_pretrained(tmp_path / "hub").eval()
+    assert [hub.config.id2label[i] for i in range(len(SAVED_CLASSES))] == SAVED_CLASSES
+    side = ours.preprocessing.crop_size
+    clip = torch.randn(2, 3, ours.num_frames, side, side)
+    with torch.no_grad():
+        torch.testing.assert_close(hub_logits(hub, clip), ours(clip), atol=1e-5, rtol=1e-4)
+    again = videovit.from_pretrained(tmp_path / "hub")   # and back: the same model, classes and frames
+    assert again.class_names == SAVED_CLASSES
+    kept = ("num_frames", "short_side", "crop_size", "mean", "std")   # a transformers folder has no test views
+    assert [getattr(again.preprocessing, name) for name in kept] == [getattr(ours.preprocessing, name) for name in kept]
+    with torch.no_grad():
+        torch.testing.assert_close(again(clip), ours(clip), atol=1e-5, rtol=1e-4)
+    capsys.readouterr()
+
+
+def test_export_format_transformers_refuses_a_family_without_a_transformers_class(tmp_path, capsys) -> None:
+    family = next(family for family in families() if family.transformers is None)
+    checkpoint, _ = save_checkpoint(tmp_path / "run", family.name)
+    assert _tool("export", [str(checkpoint), str(tmp_path / "hub"), "--format", "transformers"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "have no transformers class" in err[-1]
+    assert not (tmp_path / "hub").exists()
+    assert _tool("export", [str(checkpoint), str(tmp_path / "hub"), "--format", "onnx"]) == 2
+    assert "unknown export format 'onnx'" in capsys.readouterr().err
+
+
 def test_families_without_a_transformers_class_are_refused_with_one_line(tmp_path) -> None:
     family = next(family for family in families() if family.transformers is None)
     tiny = family.tiny_variants[0]
@@ -163,7 +197,7 @@ def test_full_size_logits_equal_transformers_both_ways(family: str, tmp_path: Pa
     with torch.no_grad():
         ours = trained.model.eval()(clip)
     into = (ours - expected).abs().max().item()
-    write_transformers_folder(trained.model, trained.class_names, tmp_path / "out")
+    write_transformers_folder(trained.model, trained.model.class_names, tmp_path / "out")
     back = AutoModelForVideoClassification.from_pretrained(tmp_path / "out").eval()
     out = (hub_logits(back, clip) - ours).abs().max().item()
     print(f"\n{family} {frames}x{side}: max |logits diff| transformers -> videovit {into:.2e}, "

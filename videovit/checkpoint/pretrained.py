@@ -8,7 +8,7 @@ from typing import Any
 
 from videovit.checkpoint.loading import load_checkpoint_contents
 from videovit.checkpoint.reading import read_checkpoint
-from videovit.checkpoint.trained import checkpoint_class_names
+from videovit.checkpoint.trained import recorded_class_names
 from videovit.checkpoint.transformers_format import CONFIG_KEY, is_transformers_contents, transformers_model
 from videovit.errors import CheckpointError
 from videovit.models import VideoBackbone, build_variant, family_of
@@ -31,7 +31,7 @@ def create_model(name: str, num_frames: int | None = None, num_classes: int | No
     """
     contents: Any = read_checkpoint(pretrained, trust=trust) if pretrained else None
     if num_classes is None:
-        names = checkpoint_class_names(contents, pretrained) if pretrained else None
+        names = recorded_class_names(contents, pretrained) if pretrained else None
         num_classes = len(names) if names else DEFAULT_CLASSES
     if is_transformers_contents(contents):
         folder_name, folder_frames, architecture = transformers_model(contents[CONFIG_KEY], str(pretrained))

@@ -13,7 +13,7 @@ import torch
 from yacs.config import CfgNode
 
 from videovit.checkpoint import transformers_format
-from videovit.checkpoint.exported import read_exported_folder
+from videovit.checkpoint.exported import read_model_folder
 from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout, ModelFamily
 from videovit.models.registry import checkpoint_layouts, families
@@ -52,7 +52,7 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     if path.is_dir():
         if transformers_format.is_transformers_folder(path):
             return transformers_format.read_transformers_folder(path)
-        return read_exported_folder(path)
+        return read_model_folder(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if path.suffix == ".safetensors":

@@ -1,7 +1,8 @@
 """transformers-format model folders, read and written in one place (docs/checkpoints.md, "transformers").
 
 A folder written by ``save_pretrained`` holds ``config.json`` (``model_type``, the architecture, ``num_frames``,
-``image_size``, ``id2label``) and ``model.safetensors`` (or the older ``pytorch_model.bin``). The family whose
+``image_size``, ``id2label``) and ``model.safetensors`` (or the older ``pytorch_model.bin``), often with a
+``preprocessor_config.json`` (short side, crop, mean and std). The family whose
 ``ModelFamily.transformers.model_type`` matches reads the config and maps the weights (its checkpoint hooks);
 this module finds the files, builds the videovit config the folder describes, and writes such folders.
 """
@@ -21,10 +22,12 @@ from videovit.errors import CheckpointError
 from videovit.models import ModelFamily, VideoBackbone, families, family_of, get_family
 from videovit.models.build import config_keys_of
 from videovit.models.family import CheckpointLayout, TransformersFormat
+from videovit.models.preprocessing import Preprocessing
 
 CONFIG_FILE = "config.json"
 PREPROCESSOR_FILE = "preprocessor_config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TRANSFORMERS_FILES = (CONFIG_FILE, WEIGHT_FILES[0], PREPROCESSOR_FILE)  # what write_transformers_folder writes
 WEIGHTS_KEY = "transformers_weights"
 CONFIG_KEY = "transformers_config"
 PREPROCESSOR_KEY = "transformers_preprocessor"
@@ -125,15 +128,18 @@ def transformers_cfg(contents: Mapping[str, Any], source: str | Path, overrides:
     for key, field in (("DATA.MEAN", "image_mean"), ("DATA.STD", "image_std")):
         if isinstance(preprocessor.get(field), list) and len(preprocessor[field]) == 3:
             settings += [key, [float(value) for value in preprocessor[field]]]
+    short_side = (preprocessor.get("size") or {}).get("shortest_edge")
+    if isinstance(short_side, int) and short_side >= side:
+        settings += ["DATA.TEST_SCALE", short_side]
     return load_config([], [str(item) for item in settings] + list(overrides))
 
 
 def write_transformers_folder(model: VideoBackbone, class_names: Sequence[str], out_dir: str | Path,
-                              mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Path:
+                              preprocessing: Preprocessing | None = None) -> Path:
     """Write ``model`` as a transformers folder (config.json with ``class_names`` as id2label, and
     model.safetensors) that ``AutoModelForVideoClassification.from_pretrained(out_dir)`` loads; with
-    ``mean``/``std`` also a preprocessor_config.json. A family without a transformers class is a
-    ``CheckpointError``."""
+    ``preprocessing`` also a preprocessor_config.json (short side, crop, mean and std). A family without a
+    transformers class is a ``CheckpointError``."""
     family = get_family(model.family)
     if family.transformers is None:
         supported = sorted(f.name for f in families() if f.transformers is not None)
@@ -154,10 +160,11 @@ def write_transformers_folder(model: VideoBackbone, class_names: Sequence[str], 
     save_file({key: value.detach().contiguous().cpu() for key, value in state.items()}, str(out / WEIGHT_FILES[0]),
               metadata={"format": "pt"})
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    if mean is not None and std is not None:
-        side = fields.get("image_size", 224)
-        processor = {"image_processor_type": "VideoMAEImageProcessor", "image_mean": list(mean),
-                     "image_std": list(std), "do_normalize": True, "do_resize": True, "do_center_crop": True,
-                     "size": {"shortest_edge": side}, "crop_size": {"height": side, "width": side}}
+    if preprocessing is not None:
+        processor = {"image_processor_type": "VideoMAEImageProcessor", "do_resize": True, "do_center_crop": True,
+                     "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+                     "size": {"shortest_edge": preprocessing.short_side},
+                     "crop_size": {"height": preprocessing.crop_size, "width": preprocessing.crop_size},
+                     "image_mean": list(preprocessing.mean), "image_std": list(preprocessing.std)}
         (out / PREPROCESSOR_FILE).write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
     return out
