@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exported {args.checkpoint} to {done.folder} ({'EMA' if done.weights == 'model_ema' else 'plain'} "
               f"weights, {done.num_classes} classes)")
 
-    return run_tool(export)
+    return run_tool(export, interrupted=f"{args.out_dir} is as it was (an export is moved in only when complete); "
+                                        f"rerun the same command")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from videovit.errors import CheckpointError, UsageError
 from videovit.models import VideoBackbone, architecture_overrides
+from videovit.signals import signals_deferred
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -101,13 +102,14 @@ def exporting_to(out_dir: str | Path, files: Sequence[str] = EXPORT_FILES) -> It
     try:
         yield partial
         _default_permissions(partial)
-        if out_dir.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.replaced-", dir=out_dir.parent))
-            out_dir.rename(previous / out_dir.name)
-            partial.rename(out_dir)
-            shutil.rmtree(previous)
-        else:
-            partial.rename(out_dir)
+        with signals_deferred():  # a signal between the two renames would leave no out_dir at all
+            if out_dir.exists():
+                previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.replaced-", dir=out_dir.parent))
+                out_dir.rename(previous / out_dir.name)
+                partial.rename(out_dir)
+                shutil.rmtree(previous)
+            else:
+                partial.rename(out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 
