@@ -113,37 +113,6 @@ def _require(module: str, extra: str) -> Any:
     return importlib.import_module(module)
 
 
-# transformers' TimesformerForVideoClassification names -> this project's (the official TimeSformer's).
-_TIMESFORMER_RENAMES = (
-    ("timesformer.embeddings.cls_token", "cls_token"),
-    ("timesformer.embeddings.position_embeddings", "pos_embed"),
-    ("timesformer.embeddings.time_embeddings", "time_embed"),
-    ("timesformer.embeddings.patch_embeddings.projection.", "patch_embed.proj."),
-    ("timesformer.encoder.layer.", "blocks."),
-    (".temporal_attention.attention.qkv.", ".temporal_attn.qkv."),
-    (".temporal_attention.output.dense.", ".temporal_attn.proj."),
-    (".temporal_layernorm.", ".temporal_norm1."),
-    (".temporal_dense.", ".temporal_fc."),
-    (".attention.attention.qkv.", ".attn.qkv."),
-    (".attention.output.dense.", ".attn.proj."),
-    (".layernorm_before.", ".norm1."),
-    (".layernorm_after.", ".norm2."),
-    (".intermediate.dense.", ".mlp.fc1."),
-    (".output.dense.", ".mlp.fc2."),
-    ("timesformer.layernorm.", "norm."),
-    ("classifier.", "head."),
-)
-
-
-def _timesformer_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed = {}
-    for key, value in state.items():
-        for theirs, ours in _TIMESFORMER_RENAMES:
-            key = key.replace(theirs, ours)
-        renamed[key] = value
-    return renamed
-
-
 def _frames_first(clip: torch.Tensor) -> torch.Tensor:
     """(B, 3, T, H, W) -> transformers' (B, T, 3, H, W), contiguous."""
     return clip.transpose(1, 2).contiguous()
@@ -164,7 +133,7 @@ def timesformer_pair(width: int = 768, depth: int = 12, heads: int = 12, frames:
     theirs = transformers.TimesformerForVideoClassification(config)
     ours = build_variant("timesformer_b", num_frames=frames, num_classes=classes, embed_dims=(width,),
                          depths=(depth,), num_heads=(heads,), img_size=size)
-    _load_exactly(ours, _timesformer_names(theirs.state_dict()), "transformers TimesformerForVideoClassification")
+    _load_exactly(ours, theirs.state_dict(), "transformers TimesformerForVideoClassification")
     return Pair("timesformer_b", f"transformers {transformers.__version__}", ours, theirs, (3, frames, size, size),
                 lambda clip: clip, _frames_first, lambda output: output.logits)
 
@@ -173,8 +142,8 @@ def videomae_pair() -> Pair:
     """videomae_b (16x224, 400 classes) vs transformers' VideoMAEForVideoClassification (SDPA attention)."""
     transformers = _require("transformers", "bench")
     config = transformers.VideoMAEConfig(image_size=224, patch_size=16, num_frames=16, tubelet_size=2,
-                                         num_labels=400, use_mean_pooling=True)
-    theirs = transformers.VideoMAEForVideoClassification(config, attn_implementation="sdpa")
+                                         num_labels=400, use_mean_pooling=True, attn_implementation="sdpa")
+    theirs = transformers.VideoMAEForVideoClassification(config)
     ours = build_variant("videomae_b", num_frames=16, num_classes=400)
     _load_exactly(ours, theirs.state_dict(), "transformers VideoMAEForVideoClassification")
     return Pair("videomae_b", f"transformers {transformers.__version__} (sdpa)", ours, theirs, (3, 16, 224, 224),
