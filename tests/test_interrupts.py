@@ -139,10 +139,11 @@ def test_a_worker_pool_returns_every_result_and_raises_a_job_error_or_a_dead_wor
 
 def test_a_signal_stops_a_worker_pool_within_its_poll_and_kills_the_workers() -> None:
     workers: list[int] = []
+    earlier = set(children_of(os.getpid()))  # e.g. a resource tracker an earlier test left in this process
 
     def interrupt_once_both_work() -> None:
         while len(workers) < 2:
-            workers[:] = [pid for pid in children_of(os.getpid()) if _alive(pid)]
+            workers[:] = [pid for pid in children_of(os.getpid()) if pid not in earlier and _alive(pid)]
         os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=interrupt_once_both_work)
