@@ -1,23 +1,28 @@
 """Reading a model folder written by ``tools/export.py`` as a checkpoint (docs/deployment.md).
 
-The folder holds ``model.safetensors`` (nothing pickled) and ``config.json`` (label map, protocol and the
-full videovit config); ``read_exported_folder`` gives it the layout of this project's training
-checkpoints, so every loading path (test, inference, ``create_model(pretrained=...)``) accepts it.
+The folder holds ``model.safetensors`` (nothing pickled) and ``config.json`` (label map, protocol, the
+full videovit config and the weights' SHA-256, checked on every read); ``read_exported_folder`` gives it
+the layout of this project's training checkpoints, so every loading path (test, inference,
+``create_model(pretrained=...)``) accepts it.
 """
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
-
+from videovit.checkpoint.formats import read_safetensors
 from videovit.errors import CheckpointError
+from videovit.files import sha256_of_file
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "videovit-export"
 FORMAT_VERSION = 1
+WEIGHTS_DIGEST_KEY = "weights_sha256"  # config.json's SHA-256 of model.safetensors
 
 
 def is_exported_folder(path: str | Path) -> bool:
@@ -30,13 +35,13 @@ def read_exported_folder(folder: str | Path) -> dict[str, Any]:
     """``{"model": weights, "config": videovit config (YAML), "class_names": [...]}`` of an exported folder."""
     folder = Path(folder)
     if not is_exported_folder(folder):
-        raise CheckpointError(f"{folder} is not an exported model folder (it needs {CONFIG_FILE} and "
-                                  f"{WEIGHTS_FILE}); write one with tools/export.py")
+        raise CheckpointError(f"{folder} is a folder but not an exported model folder (it needs {CONFIG_FILE} and "
+                              f"{WEIGHTS_FILE}); give a checkpoint file, or a folder written by tools/export.py")
     config_path = folder / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{config_path} is not valid JSON ({err}); export the model again") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config_path} is not valid JSON text ({err}); export the model again") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT or "videovit_config" not in config:
         raise CheckpointError(f"{config_path} was not written by tools/export.py (no '{FORMAT}' format or no "
                                   "videovit_config); export the model again with tools/export.py")
@@ -44,5 +49,18 @@ def read_exported_folder(folder: str | Path) -> dict[str, Any]:
     class_names = [labels.get(str(i)) for i in range(len(labels))]
     if not class_names or any(name is None for name in class_names):
         raise CheckpointError(f"{config_path}: id2label must map 0..K-1 to class names; export the model again")
-    return {"model": load_file(str(folder / WEIGHTS_FILE), device="cpu"), "config": config["videovit_config"],
+    verify_weights(folder / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST_KEY), config_path)
+    return {"model": read_safetensors(folder / WEIGHTS_FILE), "config": config["videovit_config"],
             "class_names": class_names}
+
+
+def verify_weights(weights: Path, expected: str | None, config_path: Path) -> None:
+    """Check ``weights`` against the SHA-256 ``config_path`` records; a folder exported before exports
+    carried one loads with a note that it could not be verified."""
+    if expected is None:
+        logger.info(f"{config_path} records no {WEIGHTS_DIGEST_KEY} (exported before videovit wrote checksums): "
+                    f"{weights} could not be verified")
+    elif sha256_of_file(weights) != expected:
+        raise CheckpointError(f"{weights} is damaged: its SHA-256 differs from the one in {config_path}, so it "
+                              "changed after the export (a faulty disk, an interrupted copy); export the model "
+                              "again or use another copy of the folder")

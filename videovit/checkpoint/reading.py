@@ -5,7 +5,6 @@ this project's own training checkpoints, and ``timm``, any flat state dict (docs
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,22 @@ import torch
 from yacs.config import CfgNode
 
 from videovit.checkpoint.exported import read_exported_folder
+from videovit.checkpoint.formats import (
+    ADVICE,
+    PICKLE,
+    SAFETENSORS,
+    ZIP,
+    file_kind,
+    load_torch_file,
+    not_a_checkpoint,
+    read_safetensors,
+)
 from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout
 from videovit.models.registry import checkpoint_layouts, families, family_owning
 
 VIDEOVIT_LAYOUT = CheckpointLayout("videovit", weights_key="model", ema_key="model_ema")
 FLAT_LAYOUT = CheckpointLayout("timm")
-TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle it, "
-              "but only for a file you trust: unpickling can run arbitrary code")
 
 
 def layouts() -> list[CheckpointLayout]:
@@ -42,32 +49,26 @@ def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
 
 
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
-    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, or a
-    folder written by tools/export.py (in this project's checkpoint layout).
+    """Load ``path`` without running pickled code: safetensors, a torch.save file (checksum checked,
+    ``weights_only=True``), or a folder written by tools/export.py (in this project's checkpoint layout).
 
-    A file holding arbitrary pickled objects is refused unless ``trust`` is set.
+    The file's kind is diagnosed first (``formats.file_kind``), so a file that is none of these is one
+    CheckpointError saying what it is. A well-formed file holding pickled Python objects is refused
+    unless ``trust`` is set.
     """
     path = Path(path)
     if path.is_dir():
         return read_exported_folder(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if not trust:
-            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CheckpointError(
-                f"{path} holds pickled Python objects that a safe load refuses ({detail}); "
-                f"{TRUST_HINT}") from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({err}); the file may be "
-                              "truncated or not a torch/safetensors file") from err
-    return torch.load(path, map_location="cpu", weights_only=False)
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file; {ADVICE}")
+    kind = file_kind(path)
+    if kind == SAFETENSORS:
+        return read_safetensors(path)
+    if kind in (ZIP, PICKLE):
+        return load_torch_file(path, trust=trust)
+    raise not_a_checkpoint(path, kind)
 
 
 def is_videovit_checkpoint(obj: Any) -> bool:

@@ -4,7 +4,8 @@
 
     OUT_DIR/model.safetensors   the weights (plain or EMA), nothing pickled
     OUT_DIR/config.json         model name + architecture overrides, input size, label map, mean/std,
-                                sampling and test-view protocol, and the full videovit config (YAML)
+                                sampling and test-view protocol, the full videovit config (YAML) and
+                                the weights' SHA-256 (checked whenever the folder is read)
     OUT_DIR/README.md           model card: protocol, metrics of the run when known, how to load
     OUT_DIR/model.onnx          with --onnx: the same model for onnxruntime (dynamic batch axis)
 
@@ -22,9 +23,10 @@ from typing import Any
 from safetensors.torch import save_file
 from yacs.config import CfgNode
 
-from videovit.checkpoint.exported import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_FILE
+from videovit.checkpoint.exported import CONFIG_FILE, FORMAT, FORMAT_VERSION, WEIGHTS_DIGEST_KEY, WEIGHTS_FILE
 from videovit.deploy.inference import InferenceModel, from_pretrained
 from videovit.errors import CheckpointError
+from videovit.files import sha256_of_file
 from videovit.models.build import architecture_overrides
 
 CARD_FILE = "README.md"
@@ -98,7 +100,8 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, use_ema: bool = Fa
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu().contiguous() for key, value in loaded.model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "source": FORMAT})
-    config = model_config(loaded.cfg, loaded.class_names, weights)
+    config = {**model_config(loaded.cfg, loaded.class_names, weights),
+              WEIGHTS_DIGEST_KEY: sha256_of_file(out_dir / WEIGHTS_FILE)}  # checked on every read
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     card = model_card(config, run_metrics(checkpoint, loaded.cfg), Path(checkpoint).name)
     (out_dir / CARD_FILE).write_text(card, encoding="utf-8")

@@ -19,7 +19,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from videovit.data.datasets import build_dataset
-from videovit.data.lists import ListEntry, write_classes, write_list
+from videovit.data.lists import ListEntry, read_text, write_classes, write_list
 from videovit.engine.loaders import eval_loader
 from videovit.errors import InputPathError, UsageError
 from videovit.evaluation.views import VideoScores, average_views, gather_views, score_views
@@ -47,8 +47,7 @@ def videos_in_list(list_file: str | Path, prefix: str | Path = "") -> list[str]:
     list_file = Path(list_file)
     if not list_file.is_file():
         raise InputPathError(f"video list {list_file} does not exist")
-    paths = [str(Path(prefix) / line.strip()) for line in list_file.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    paths = [str(Path(prefix) / line.strip()) for line in read_text(list_file).splitlines() if line.strip()]
     if not paths:
         raise UsageError(f"{list_file} lists no video; write one video path per line")
     return paths

@@ -12,13 +12,15 @@ from yacs.config import CfgNode
 
 from videovit.cli import HANDLED_SIGNALS
 from videovit.config import save_config
+from videovit.engine.checkpoint_files import CheckpointManager
 from videovit.engine.interrupts import InterruptGuard
 from videovit.engine.loaders import class_names, load_splits
 from videovit.engine.preflight import check_run_config
+from videovit.engine.run_lock import OutputDirLock, hold_output_dir
 from videovit.engine.run_log import StatsWriter, log_failure, setup_logging
 from videovit.engine.testing import load_test_model, test
 from videovit.engine.trainer import Trainer
-from videovit.errors import Interrupted, UserError
+from videovit.errors import Interrupted, StorageError, UserError
 from videovit.runtime.distributed import DistContext, init_distributed, shutdown_distributed
 
 
@@ -45,16 +47,28 @@ def describe(ctx: DistContext) -> str:
 
 
 def run(cfg: CfgNode) -> dict | None:
-    """Seed, set up devices and processes, save the merged config, then train and/or test.
+    """Seed, set up devices and processes, hold OUTPUT_DIR, save the merged config, then train and/or test.
 
     Returns the test metrics (``metrics.json``'s content) when TEST.ENABLE, else None. Raises
     ``Interrupted`` (after checkpointing) on SIGTERM/SIGINT; every failure is also written to
-    log.txt, as its last line.
+    log.txt, as its last line. Another run holding OUTPUT_DIR is a ConfigError before any work.
     """
     cfg = check_run_config(cfg)
     ctx = init_distributed(cfg.DEVICE, cfg.DIST_BACKEND)
+    lock = hold_output_dir(cfg.OUTPUT_DIR, ctx)  # one run per OUTPUT_DIR (engine/run_lock.py)
+    try:
+        return _run_holding(cfg, ctx, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_holding(cfg: CfgNode, ctx: DistContext, lock: OutputDirLock | None) -> dict | None:
+    """``run``'s work once OUTPUT_DIR is held."""
     stats = None
     log = setup_logging(cfg.OUTPUT_DIR, ctx.rank)
+    if lock is not None and lock.note:
+        log.warning(lock.note)
     try:
         with InterruptGuard(log.warning):
             seed_everything(cfg.RNG_SEED + ctx.rank)
@@ -80,6 +94,10 @@ def run(cfg: CfgNode) -> dict | None:
         for signum in HANDLED_SIGNALS:  # the run is ending anyway: a late signal must not interrupt the exit
             signal.signal(signum, signal.SIG_IGN)
         raise
+    except StorageError as err:  # say which checkpoint is intact and that the same command resumes
+        failure = storage_failure_of_run(cfg, err)
+        log_failure(log, failure, with_traceback=False)
+        raise failure from err
     except UserError as err:  # its message says what to change: no traceback
         log_failure(log, err, with_traceback=False)
         raise
@@ -90,6 +108,14 @@ def run(cfg: CfgNode) -> dict | None:
         if stats is not None:
             stats.close()
         shutdown_distributed()
+
+
+def storage_failure_of_run(cfg: CfgNode, error: StorageError) -> StorageError:
+    """A training run's storage failure says which checkpoint is intact and that a rerun resumes."""
+    if not cfg.TRAIN.ENABLE:
+        return error
+    manager = CheckpointManager(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.TRAIN.CHECKPOINT_KEEP)
+    return manager.storage_failure(error)
 
 
 __all__ = ["configure_determinism", "run", "seed_everything"]
