@@ -124,8 +124,9 @@ class CheckpointManager:
                 verify_checksum(path)
             except CheckpointError:
                 continue
-            return error.with_consequence(f"the last good checkpoint {path} is intact",
-                                          f"{error.remedy}, then rerun the same command to resume from it")
+            intact = ("its previous version, the last good checkpoint, is intact" if str(path) == error.path
+                      else f"the last good checkpoint {path} is intact")
+            return error.with_consequence(intact, f"{error.remedy}, then rerun the same command to resume from it")
         return error.with_consequence("no checkpoint of this run was saved yet",
                                       f"{error.remedy}, then rerun the same command")
 
@@ -143,7 +144,7 @@ class CheckpointManager:
             try:
                 return path, read_training_checkpoint(path, note=warn)
             except CheckpointError as err:
-                warn(f"skipping checkpoint {path.name}: {err}")
+                warn(f"skipping {path.name}, trying an older checkpoint: {err}")
         return None
 
 
