@@ -9,7 +9,6 @@ uninterrupted run exactly.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from tiny_runs import (
     make_tiny_dataset,
     resumed_step,
     run_to_completion,
+    stats_steps,
     tiny_overrides,
 )
 
@@ -69,12 +69,6 @@ def kill_when_logged(args: list[str], output_dir: Path, line: str) -> str:
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL
     return log_file.read_text()
-
-
-def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
-    """(kind, global step) of every stats.jsonl record, in file order."""
-    lines = (output_dir / "stats.jsonl").read_text().splitlines()
-    return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ namespaces allow it, the disk-full run also fills a real, small tmpfs (reached t
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from tiny_runs import (
     make_tiny_dataset,
     resumed_step,
     run_to_completion,
+    stats_steps,
     tiny_overrides,
 )
 
@@ -69,12 +69,6 @@ def test_stats_the_disk_refuses_are_one_error_naming_the_file(tmp_path: Path) ->
 
 def file_digests(folder: Path) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.glob("*.pyth"))}
-
-
-def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
-    """(kind, global step) of every stats.jsonl record, in file order (timings differ between runs)."""
-    lines = (output_dir / STATS_FILE).read_text().splitlines()
-    return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
 
 
 def fill(path: Path, leave: int) -> None:
