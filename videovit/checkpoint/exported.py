@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ def is_exported_folder(path: str | Path) -> bool:
     return path.is_dir() and (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
 
 
-def read_exported_folder(folder: str | Path) -> dict[str, Any]:
-    """``{"model": weights, "config": videovit config (YAML), "class_names": [...]}`` of an exported folder."""
+def read_exported_folder(folder: str | Path, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``{"model": weights, "config": videovit config (YAML), "class_names": [...]}`` of an exported folder;
+    weights that cannot be verified are said to ``log`` (default: the module's logger)."""
     folder = Path(folder)
     if not is_exported_folder(folder):
         raise CheckpointError(f"{folder} is a folder but not an exported model folder (it needs {CONFIG_FILE} and "
@@ -49,17 +51,18 @@ def read_exported_folder(folder: str | Path) -> dict[str, Any]:
     class_names = [labels.get(str(i)) for i in range(len(labels))]
     if not class_names or any(name is None for name in class_names):
         raise CheckpointError(f"{config_path}: id2label must map 0..K-1 to class names; export the model again")
-    verify_weights(folder / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST_KEY), config_path)
+    verify_weights(folder / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST_KEY), config_path, log)
     return {"model": read_safetensors(folder / WEIGHTS_FILE), "config": config["videovit_config"],
             "class_names": class_names}
 
 
-def verify_weights(weights: Path, expected: str | None, config_path: Path) -> None:
+def verify_weights(weights: Path, expected: str | None, config_path: Path,
+                   log: Callable[[str], None] | None = None) -> None:
     """Check ``weights`` against the SHA-256 ``config_path`` records; a folder exported before exports
-    carried one loads with a note that it could not be verified."""
+    carried one loads with a note to ``log`` that it could not be verified."""
     if expected is None:
-        logger.info(f"{config_path} records no {WEIGHTS_DIGEST_KEY} (exported before videovit wrote checksums): "
-                    f"{weights} could not be verified")
+        (log or logger.info)(f"{config_path} records no {WEIGHTS_DIGEST_KEY} (exported before videovit wrote "
+                             f"checksums): {weights} could not be verified")
     elif sha256_of_file(weights) != expected:
         raise CheckpointError(f"{weights} is damaged: its SHA-256 differs from the one in {config_path}, so it "
                               "changed after the export (a faulty disk, an interrupted copy); export the model "

@@ -23,7 +23,7 @@ def create_model(name: str, num_frames: int = 8, num_classes: int | None = None,
     A classifier left random by a trained videovit checkpoint is an error unless
     ``allow_new_classifier``. ``overrides`` are the family's architecture fields.
     """
-    contents: Any = read_checkpoint(pretrained, trust=trust) if pretrained else None
+    contents: Any = read_checkpoint(pretrained, trust=trust, log=show) if pretrained else None
     if num_classes is None:
         names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
         num_classes = len(names) if names else DEFAULT_CLASSES

@@ -5,6 +5,7 @@ this project's own training checkpoints, and ``timm``, any flat state dict (docs
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +49,18 @@ def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
     return [f"TRAIN.CHECKPOINT_TYPE = {cfg.TRAIN.CHECKPOINT_TYPE!r} must be one of {', '.join(map(repr, valid))}"]
 
 
-def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
+def read_checkpoint(path: str | Path, trust: bool = False, log: Callable[[str], None] | None = None) -> Any:
     """Load ``path`` without running pickled code: safetensors, a torch.save file (checksum checked,
     ``weights_only=True``), or a folder written by tools/export.py (in this project's checkpoint layout).
 
     The file's kind is diagnosed first (``formats.file_kind``), so a file that is none of these is one
     CheckpointError saying what it is. A well-formed file holding pickled Python objects is refused
-    unless ``trust`` is set.
+    unless ``trust`` is set. A file without checksum loads with a note to ``log`` (default: the
+    module's logger) that it could not be verified.
     """
     path = Path(path)
     if path.is_dir():
-        return read_exported_folder(path)
+        return read_exported_folder(path, log)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if not path.is_file():
@@ -67,7 +69,7 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
     if kind == SAFETENSORS:
         return read_safetensors(path)
     if kind in (ZIP, PICKLE):
-        return load_torch_file(path, trust=trust)
+        return load_torch_file(path, trust=trust, note=log)
     raise not_a_checkpoint(path, kind)
 
 

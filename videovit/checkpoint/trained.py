@@ -107,7 +107,7 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
     classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file). ``class_names``: the
     classes the model must have been trained on (checked before anything is built).
     """
-    contents = read_checkpoint(path, trust=trust)
+    contents = read_checkpoint(path, trust=trust, log=log)
     if class_names is not None and is_videovit_checkpoint(contents):
         check_class_names(contents.get("class_names"), class_names, path)
     if cfg is None:
