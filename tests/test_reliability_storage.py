@@ -10,6 +10,7 @@ namespaces allow it, the disk-full run also fills a real, small tmpfs (reached t
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -32,8 +33,8 @@ from tiny_runs import (
     tiny_overrides,
 )
 
-from videovit.engine.run_log import LOG_FILE, STATS_FILE, StatsWriter, setup_logging
-from videovit.errors import StorageError
+from videovit.engine.run_log import LOG_FILE, STATS_FILE, StatsWriter, log_failure, setup_logging
+from videovit.errors import NonFiniteLossError, StorageError
 
 DEV_FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full on this system")
@@ -45,6 +46,13 @@ UNDER_FILE_SIZE_LIMIT = ("import os, resource, sys; limit = int(sys.argv[1]); "
 TMPFS_MEGABYTES = 64
 
 
+def close_handlers(log: logging.Logger) -> None:
+    """Leave no handler of this test's run on the project's logger."""
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+
+
 @needs_dev_full
 def test_a_log_the_disk_refuses_stops_the_run_with_one_error_naming_it(tmp_path: Path, capsys) -> None:
     (tmp_path / LOG_FILE).symlink_to(DEV_FULL)
@@ -53,9 +61,15 @@ def test_a_log_the_disk_refuses_stops_the_run_with_one_error_naming_it(tmp_path:
         log.info("the first line that does not fit")
     log.info("later lines are dropped, not raised again")  # e.g. the error line itself, logged while failing
     assert "Logging error" not in capsys.readouterr().err
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
+    close_handlers(log)
+
+
+@needs_dev_full
+def test_an_error_the_full_log_cannot_take_is_still_the_error_raised(tmp_path: Path) -> None:
+    (tmp_path / LOG_FILE).symlink_to(DEV_FULL)
+    log = setup_logging(tmp_path)
+    log_failure(log, NonFiniteLossError("non-finite loss at epoch 1 step 2"), with_traceback=False)  # no raise
+    close_handlers(log)
 
 
 @needs_dev_full

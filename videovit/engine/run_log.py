@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from videovit.cli import line_buffered_console
+from videovit.errors import StorageError
 from videovit.files import atomic_write, storage_error, storage_failure, writing
 
 LOGGER_NAME = "videovit"
@@ -92,11 +93,13 @@ class RunLogFile(logging.FileHandler):
 def log_failure(log: logging.Logger, error: BaseException, with_traceback: bool) -> None:
     """Write a user error's details, then ``error: <message>`` (after its traceback when
     ``with_traceback``) to log.txt only, as its last lines: the command line prints the error on
-    stderr itself, so the console does not show it twice."""
-    for line in getattr(error, "details", ()):
-        log.error(line, extra={FILE_ONLY: True})
-    log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
-              exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
+    stderr itself, so the console does not show it twice. A log.txt the storage refuses does not
+    replace the error: the console still shows it."""
+    with contextlib.suppress(StorageError):
+        for line in getattr(error, "details", ()):
+            log.error(line, extra={FILE_ONLY: True})
+        log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
+                  exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
 
 
 def get_logger() -> logging.Logger:
