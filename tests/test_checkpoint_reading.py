@@ -38,11 +38,13 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     good, _ = save_checkpoint(folder / "run")
     whole = good.read_bytes()
+    half = len(whole) // 2
     cases = {"random": (folder / "random.pth", os.urandom(200_000)),
              "random_3k": (folder / "random3k.pth", os.urandom(3000)),
              "text": (folder / "notes.pth", b"MODEL:\n  NAME: regionvit_s\n"),
              "empty": (folder / "empty.pyth", b""),
              "truncated": (folder / "truncated.pyth", whole[: len(whole) // 2]),
+             "zeroed_4k": (folder / "zeroed.pyth", whole[:half] + bytes(4096) + whole[half + 4096:]),
              "pickle_header_then_garbage": (folder / "garbage.pth", b"\x80\x02" + os.urandom(5000))}
     for path, data in cases.values():
         path.write_bytes(data)
@@ -60,7 +62,8 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
                 "text": "is a text file, not a checkpoint (it begins 'MODEL:')", "empty": "is empty (0 bytes)",
                 "truncated": "is a truncated or damaged zip archive (the directory at its end is missing or "
                              "unreadable): the save or copy that made it did not finish",
-                "pickle_header_then_garbage": "is damaged: its pickled data is malformed"}
+                "pickle_header_then_garbage": "is damaged: its pickled data is malformed",
+                "zeroed_4k": "is damaged: its contents do not match the SHA-256 checksum saved in it"}
     named = {key: (path, expected[key]) for key, (path, _) in cases.items()}
     named["damaged_safetensors"] = (folder / "damaged.safetensors", "is a damaged safetensors file (Error while "
                                     "deserializing header: incomplete metadata, file not fully covered)")
@@ -74,8 +77,8 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     return make_bad_files(tmp_path_factory.mktemp("bad_files"))
 
 
-@pytest.mark.parametrize("case", ["random", "random_3k", "text", "empty", "truncated", "pickle_header_then_garbage",
-                                  "damaged_safetensors", "broken_pickle", "folder"])
+@pytest.mark.parametrize("case", ["random", "random_3k", "text", "empty", "truncated", "zeroed_4k",
+                                  "pickle_header_then_garbage", "damaged_safetensors", "broken_pickle", "folder"])
 @pytest.mark.parametrize("trust", [False, True])
 def test_a_file_that_is_no_checkpoint_is_diagnosed_and_never_gets_the_trust_advice(bad_files, case, trust) -> None:
     path, expected = bad_files[case]
@@ -91,7 +94,7 @@ def test_every_tool_names_the_bad_checkpoint_in_one_error_line(bad_files, tool, 
     (tmp_path / "videos.txt").write_text("clip.mp4\n")
     (tmp_path / "classes.txt").write_text("".join(f"class {i}\n" for i in range(8)))
     (tmp_path / "clip.mp4").write_bytes(b"not read: the checkpoint fails first")
-    for case in ("random_3k", "text", "truncated", "damaged_safetensors"):
+    for case in ("random_3k", "text", "truncated", "zeroed_4k", "damaged_safetensors"):
         path, expected = bad_files[case]
         argv = {"run_net": ["TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(path), "DEVICE", "cpu",
                             "OUTPUT_DIR", str(tmp_path / "out"), "DATA.PATH_TO_DATA_DIR", str(tmp_path)],
