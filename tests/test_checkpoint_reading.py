@@ -68,7 +68,7 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     named["damaged_safetensors"] = (folder / "damaged.safetensors", "is a damaged safetensors file (Error while "
                                     "deserializing header: incomplete metadata, file not fully covered)")
     named["broken_pickle"] = (folder / "broken_pickle.pth", "is damaged: its record plain/data.pkl fails its CRC check")
-    named["folder"] = (folder / "a_folder", "is a folder but not an exported model folder")
+    named["folder"] = (folder / "a_folder", "is a folder but not a model folder (it has no config.json)")
     return named
 
 

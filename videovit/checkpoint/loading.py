@@ -44,7 +44,7 @@ def load_pretrained(model: VideoBackbone, path: str | Path, checkpoint_type: str
 
 def load_checkpoint_contents(model: VideoBackbone, obj: Any, path: str | Path, checkpoint_type: str = "auto", *,
                              allow_partial: bool = False, allow_new_classifier: bool | None = None,
-                             use_ema: bool = False, exact: bool = False,
+                             use_ema: bool = False, exact: bool = False, drop_classifier: bool = False,
                              log: Callable[[str], None] | None = None) -> LoadReport:
     """Load a file already read with ``read_checkpoint`` (``path`` names it in messages) into ``model``.
 
@@ -53,7 +53,9 @@ def load_checkpoint_contents(model: VideoBackbone, obj: Any, path: str | Path, c
     ``allow_new_classifier`` None refuses that only for this project's trained checkpoints (an image
     checkpoint's classifier is replaced as a matter of course), False always, True never. ``use_ema``
     loads the file's EMA weights. ``exact`` (resuming) requires every weight as it is, nothing
-    resized, inflated, new or unused. The report is passed to ``log`` (default: this module's logger).
+    resized, inflated, new or unused. ``drop_classifier`` leaves the model's own classifier in place
+    (finetuning from a checkpoint trained on other classes). The report is passed to ``log`` (default:
+    this module's logger).
     """
     layout = detect_layout(obj, path) if checkpoint_type == "auto" else checkpoint_type
     state = extract_state_dict(obj, layout, path, ema=use_ema)
@@ -66,7 +68,11 @@ def load_checkpoint_contents(model: VideoBackbone, obj: Any, path: str | Path, c
     report = LoadReport(source=str(path), layout=layout, family=family.name)
     if has_ema_weights(obj, layout):
         report.notes.append(f"the file also holds EMA weights; the {'EMA' if use_ema else 'plain'} weights were used")
-    new_state = match_state_dict(model, family, family.filter_state_dict(state, model), report)
+    state = family.filter_state_dict(state, model)
+    if drop_classifier:
+        state = {key: value for key, value in state.items() if not family.is_classifier(key)}
+        report.notes.append("the file's classifier was not used: it was trained on other classes")
+    new_state = match_state_dict(model, family, state, report)
     if exact:
         _refuse_inexact(report, path)
     _refuse_partial(report, path, allow_partial)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from yacs.config import CfgNode
 
-from videovit.checkpoint.exported import read_exported_folder
+from videovit.checkpoint.exported import read_model_folder
 from videovit.checkpoint.formats import (
     ADVICE,
     PICKLE,
@@ -60,7 +60,7 @@ def read_checkpoint(path: str | Path, trust: bool = False, log: Callable[[str], 
     """
     path = Path(path)
     if path.is_dir():
-        return read_exported_folder(path, log)
+        return read_model_folder(path, log)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if not path.is_file():

@@ -196,6 +196,8 @@ _C.TEST.NUM_SPATIAL_CROPS = 3
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # List split the test reads: "test" or "val".
 _C.TEST.SPLIT = "test"
+# Test and tools/predict.py exit 1 (after writing their results) when more than this share of the videos fail.
+_C.TEST.MAX_FAILED_SHARE = 0.05
 
 # ---------------------------------------------------------------------------- run
 # Folder for checkpoints, logs, the merged config and predictions.

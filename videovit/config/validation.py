@@ -150,6 +150,7 @@ def _check_test_and_run(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TEST.NUM_TEMPORAL_VIEWS", t.NUM_TEMPORAL_VIEWS, 1)
     _one_of(report, "TEST.NUM_SPATIAL_CROPS", t.NUM_SPATIAL_CROPS, (1, 3))
     _one_of(report, "TEST.SPLIT", t.SPLIT, ("test", "val"))
+    _within(report, "TEST.MAX_FAILED_SHARE", t.MAX_FAILED_SHARE, 0.0, 1.0)
     _at_least(report, "LOG_PERIOD", cfg.LOG_PERIOD, 1)
     _one_of(report, "DEVICE", cfg.DEVICE, ("auto", "cpu", "cuda"))
     _one_of(report, "DIST_BACKEND", cfg.DIST_BACKEND, ("auto", "nccl", "gloo"))

@@ -92,11 +92,12 @@ def _worker_start(worker_id: int) -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: int, ctx: DistContext,
-            train: bool) -> DataLoader:
+def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: ShardSampler | EpochSampler, batch_size: int,
+            ctx: DistContext, train: bool) -> DataLoader:
+    batches = math.ceil(len(sampler) / batch_size)  # no more worker processes than batches (one video: one)
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
-        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        num_workers=min(cfg.DATA_LOADER.NUM_WORKERS, batches),
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=collate_views if dataset.split == "test" else collate_clips,
         worker_init_fn=_worker_start, generator=torch.Generator() if train else None)

@@ -117,7 +117,7 @@ class Trainer:
         self.steps_per_epoch = len(self.loader) // self.accum
         self._check_data()
         self.list_hash = self.train_set.list_hash()
-        log.info(f"training on {self.train_set.num_videos} videos ({self.train_set.list_file}, sha256 "
+        log.info(f"training on {self.train_set.num_videos} videos ({self.train_set.source}, sha256 "
                  f"{self.list_hash[:12]}), {self.steps_per_epoch} steps per epoch of {cfg.TRAIN.BATCH_SIZE} clips x "
                  f"{ctx.world_size} processes x {self.accum} accumulation")
 
@@ -126,7 +126,7 @@ class Trainer:
         if ctx.is_main:
             self.checkpoints.remove_unfinished_writes(log.warning)
         found = find_resume_checkpoint(cfg, self.checkpoints, log)
-        load_initial_weights(cfg, self.module, found[0] if found else None, log)
+        load_initial_weights(cfg, self.module, found[0] if found else None, self.train_set.class_names, log)
         self.module.to(ctx.device)
         self.optimizer = build_optimizer(cfg, self.module, ctx.world_size)
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, ctx.world_size)
@@ -155,7 +155,7 @@ class Trainer:
     def _check_data(self) -> None:
         if self.steps_per_epoch == 0:
             raise DataSetupError(
-                f"{self.train_set.list_file} has {self.train_set.num_videos} videos, fewer than one optimiser step "
+                f"{self.train_set.source} has {self.train_set.num_videos} videos, fewer than one optimiser step "
                 f"takes (TRAIN.BATCH_SIZE {self.cfg.TRAIN.BATCH_SIZE} x {self.ctx.world_size} processes x "
                 f"TRAIN.ACCUM_STEPS {self.accum}); lower TRAIN.BATCH_SIZE or TRAIN.ACCUM_STEPS, or list more videos")
 

@@ -4,9 +4,12 @@ Clip-level validation scores one clip per video and is labelled "clip-level" eve
 the test number. The test scores every video with N temporal x C spatial views, **averages the
 views' softmax probabilities** per video, and reports video-level top-1, top-5 and mean per-class
 accuracy over the videos whose views all decoded ("scored N of M videos"; failed videos are
-excluded and listed, never replaced). Under DistributedSampler the views are gathered from every
-process and de-duplicated by (video_index, view_index), which removes the sampler's padding so
-each video counts exactly once whatever the number of processes.
+excluded and listed, never replaced); when more than TEST.MAX_FAILED_SHARE of them failed, the run
+fails once its results are written (``check_scored_share``). ``score_videos`` is the one scorer of
+videos: the test, prediction, the demo and sliding windows all go through it. Under
+DistributedSampler the views are gathered from every process and de-duplicated by (video_index,
+view_index), which removes the sampler's padding so each video counts exactly once whatever the
+number of processes.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from videovit.errors import CheckFailedError
 from videovit.files import writing
 from videovit.runtime.distributed import DistContext, all_gather_objects
 
@@ -93,7 +97,7 @@ def average_views(views: ViewScores, num_videos: int, views_per_video: int) -> V
     counts = np.zeros(num_videos, dtype=np.int64)
     np.add.at(sums, views.video_index, views.probs)
     np.add.at(counts, views.video_index, 1)
-    failed = {video: f"{path}: {reason}" for video, path, reason in views.failures}
+    failed = {video: reason for video, _, reason in views.failures}
     for video in np.flatnonzero(counts != views_per_video):
         if int(video) not in failed:
             failed[int(video)] = f"{counts[video]} of {views_per_video} views scored"
@@ -102,6 +106,12 @@ def average_views(views: ViewScores, num_videos: int, views_per_video: int) -> V
     probs = np.full((num_videos, num_classes), np.nan, dtype=np.float32)
     probs[scored] = (sums[scored] / counts[scored, None]).astype(np.float32)
     return VideoScores(probs, scored, failed)
+
+
+def top_classes(probs: np.ndarray, class_names: Sequence[str], top_k: int = TOP_K) -> list[tuple[str, float]]:
+    """The ``top_k`` most probable classes of one row of probabilities as ``(name, probability)``, best first."""
+    order = np.argsort(-probs, kind="stable")[:top_k]
+    return [(class_names[i], float(probs[i])) for i in order]
 
 
 def video_metrics(scores: VideoScores, labels: np.ndarray) -> dict[str, float | int]:
@@ -156,6 +166,32 @@ def score_views(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
 def gather_views(local: ViewScores, num_classes: int) -> ViewScores:
     """Every process's views in one ``ViewScores``, duplicates (sampler padding) removed."""
     return ViewScores.concatenate(all_gather_objects(local), num_classes)
+
+
+def score_videos(model: nn.Module, batches: Iterable[dict], ctx: DistContext,
+                 autocast: Callable[[], AbstractContextManager], num_videos: int, views_per_video: int,
+                 num_classes: int) -> VideoScores:
+    """The one way videos are scored: the views of ``batches`` (this process's share, in the format of
+    ``collate_views``) through ``score_views``, every process's views gathered, averaged per video.
+    The multi-view test, prediction, the demo and sliding windows (a window is a video) all use it."""
+    local = score_views(model, batches, ctx, autocast, num_classes)
+    return average_views(gather_views(local, num_classes), num_videos, views_per_video)
+
+
+def check_scored_share(scores: VideoScores, max_failed_share: float, what: str, where: str, fix: str) -> None:
+    """``CheckFailedError`` when no video was scored, or more than ``max_failed_share`` of them were not
+    (TEST.MAX_FAILED_SHARE): results over the rest would look complete but are not. Call it once the
+    results are written; ``what`` names the videos ("test videos"), ``where`` the file listing the
+    failures, ``fix`` what to check."""
+    total, scored = len(scores.scored), int(scores.scored.sum())
+    failed = total - scored
+    if scored and failed <= max_failed_share * total:
+        return
+    first = next(iter(sorted(scores.failed.items())), (0, ""))[1]
+    raise CheckFailedError(
+        f"only {scored} of {total} {what} were scored: {failed} ({100 * failed / max(total, 1):.0f}%) failed, more "
+        f"than TEST.MAX_FAILED_SHARE {max_failed_share:g} allows, so the results cover only the rest; see {where} "
+        f"(first: {first}); {fix}, or raise TEST.MAX_FAILED_SHARE")
 
 
 @torch.no_grad()
@@ -217,13 +253,10 @@ def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScor
         writer.writerow(["video_index", "path", "label", "label_name", "correct"]
                         + [f"{kind}_{r}" for r in range(1, k + 1) for kind in ("pred", "prob")])
         for video in np.flatnonzero(scores.scored):
-            probs = scores.probs[video]
-            top = np.argsort(-probs, kind="stable")[:k]
+            top = top_classes(scores.probs[video], names, k)
             label = int(videos.labels[video])
-            row = [int(video), videos.paths[video], label, names[label], int(top[0] == label)]
-            for cls in top:
-                row += [names[cls], f"{probs[cls]:.6f}"]
-            writer.writerow(row)
+            row = [int(video), videos.paths[video], label, names[label], int(top[0][0] == names[label])]
+            writer.writerow(row + [cell for name, prob in top for cell in (name, f"{prob:.6f}")])
     with writing(failed), failed.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(["video_index", "path", "reason"])
@@ -244,7 +277,7 @@ def format_metrics_table(metrics: dict) -> str:
     return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 
 
-__all__ = ["AVERAGING", "METRICS_FILE", "PREDICTIONS_FILE", "PROBABILITIES_FILE", "ListedVideos",
-           "VideoScores", "ViewScores", "average_views", "format_metrics_table", "gather_views",
-           "mean_class_accuracy", "pair_accuracy", "score_views", "topk_accuracy", "validate_clips", "video_metrics",
-           "write_test_outputs"]
+__all__ = ["AVERAGING", "FAILED_FILE", "METRICS_FILE", "PREDICTIONS_FILE", "PROBABILITIES_FILE", "ListedVideos",
+           "VideoScores", "ViewScores", "average_views", "check_scored_share", "format_metrics_table", "gather_views",
+           "mean_class_accuracy", "pair_accuracy", "score_videos", "score_views", "top_classes", "topk_accuracy",
+           "validate_clips", "video_metrics", "write_test_outputs"]

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from yacs.config import CfgNode
 
-from videovit.errors import ModelOptionError
+from videovit.errors import CheckpointError, ModelOptionError
+from videovit.models.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class VideoBackbone(nn.Module, metaclass=ABCMeta):
     - ``no_weight_decay()``: exact names of the parameters kept free of weight decay besides the 1-D
       ones (embeddings, position tables); ``layer_id(name)`` / ``num_layers``: depth of a parameter
       for layer-wise learning-rate decay, 0 (stem) to ``num_layers - 1`` (final norm and head).
+    - ``cfg``, ``class_names``, ``preprocessing``: set on a trained model by the checkpoint room
+      (``trained_parts()`` returns them); a family never sets them.
     """
 
     family: ClassVar[str]
@@ -76,10 +79,25 @@ class VideoBackbone(nn.Module, metaclass=ABCMeta):
     num_classes: int
     num_features: int
     temporal: bool  # False: no temporal layers (frame-averaged image model), clips of any length
+    # A trained model (``videovit.from_pretrained``) carries what using it needs besides its weights: the
+    # config it was trained and is tested with, its class names and its input protocol. Plain attributes,
+    # never parameters or buffers: state_dict keys, torch.compile, ONNX export and DDP see the same
+    # module as without them (docs/deployment.md). None on a model built from scratch.
+    cfg: CfgNode | None = None
+    class_names: list[str] | None = None
+    preprocessing: Preprocessing | None = None
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         """Clip (or image for a one-frame model) -> logits (embeddings without a classifier)."""
         return self.forward_head(self.forward_features(self.as_clip(clip)))
+
+    def trained_parts(self) -> tuple[CfgNode, list[str], Preprocessing]:
+        """``(cfg, class_names, preprocessing)`` of a trained model; CheckpointError for one without them."""
+        if self.cfg is None or self.class_names is None or self.preprocessing is None:
+            raise CheckpointError(f"this {type(self).__name__} carries no config and class names: load it with "
+                                  "videovit.from_pretrained (a checkpoint_*.pyth of tools/run_net.py or an exported "
+                                  "folder)")
+        return self.cfg, self.class_names, self.preprocessing
 
     def as_clip(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` as a ``(B, 3, T, H, W)`` clip; an image batch is accepted by one-frame models, clips of any
