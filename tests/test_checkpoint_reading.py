@@ -3,7 +3,7 @@ resizing (no model needed)."""
 from __future__ import annotations
 
 import argparse
-import os
+import random
 import runpy
 from pathlib import Path
 
@@ -33,19 +33,23 @@ def test_pickled_objects_are_refused_unless_trusted(tmp_path: Path):
     assert loaded["args"].lr == 0.1
 
 
+def random_bytes(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
 def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     """The files users pass by mistake (issue 24), each with what its refusal must say."""
     folder.mkdir(parents=True, exist_ok=True)
     good, _ = save_checkpoint(folder / "run")
     whole = good.read_bytes()
     half = len(whole) // 2
-    cases = {"random": (folder / "random.pth", os.urandom(200_000)),
-             "random_3k": (folder / "random3k.pth", os.urandom(3000)),
+    cases = {"random": (folder / "random.pth", random_bytes(200_000, seed=1)),
+             "random_3k": (folder / "random3k.pth", random_bytes(3000, seed=2)),
              "text": (folder / "notes.pth", b"MODEL:\n  NAME: regionvit_s\n"),
              "empty": (folder / "empty.pyth", b""),
              "truncated": (folder / "truncated.pyth", whole[: len(whole) // 2]),
              "zeroed_4k": (folder / "zeroed.pyth", whole[:half] + bytes(4096) + whole[half + 4096:]),
-             "pickle_header_then_garbage": (folder / "garbage.pth", b"\x80\x02" + os.urandom(5000))}
+             "pickle_header_then_garbage": (folder / "garbage.pth", b"\x80\x02" + random_bytes(5000, seed=3))}
     for path, data in cases.values():
         path.write_bytes(data)
     save_file(WEIGHTS, str(folder / "whole.safetensors"))

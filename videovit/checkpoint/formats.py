@@ -166,6 +166,9 @@ def _damage(path: Path, kind: str, error: BaseException) -> str:
                     "the save or copy that made it did not finish")
         if broken is not None:
             return f"is damaged: its record {broken} fails its CRC check"
+    problem = pickle_problem(path, kind)
+    if problem is not None:
+        return f"is damaged: {problem}"
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
     return f"is a torch.save file that cannot be read ({detail[:200]})"
 
