@@ -111,7 +111,11 @@ def classify_windows(classifier, args: argparse.Namespace, protocol: str):
 
     stride = args.stride if args.stride is not None else args.window
     print(f"{args.video}: windows of {args.window:g} s every {stride:g} s, each {protocol}")
-    scores = classifier.windows(args.video, args.window, stride, progress=ProgressBar("windows", sys.stderr))
+    try:
+        scores = classifier.windows(args.video, args.window, stride, progress=ProgressBar("windows", sys.stderr))
+    except BaseException:  # an error or a signal: its line starts below the progress bar's
+        print(file=sys.stderr)
+        raise
     names = classifier.class_names
     for score in scores:
         (name, prob), = top_classes(score.probs, names, 1)

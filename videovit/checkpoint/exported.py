@@ -24,7 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -36,6 +36,7 @@ from videovit.checkpoint.formats import read_safetensors
 from videovit.errors import CheckpointError, UsageError
 from videovit.files import sha256_of_file
 from videovit.models import VideoBackbone, architecture_overrides
+from videovit.signals import signals_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -96,35 +97,36 @@ def write_model_folder(folder: Path, model: VideoBackbone, weights: str, metrics
 
 
 @contextmanager
-def exporting_to(out_dir: str | Path) -> Iterator[Path]:
+def exporting_to(out_dir: str | Path, files: Sequence[str] = EXPORT_FILES) -> Iterator[Path]:
     """A fresh hidden sibling of ``out_dir`` to write an export into; when the block ends without an
     error (or a signal), its files get the default permissions and it replaces ``out_dir``; otherwise
-    it is removed. ``out_dir`` may be absent, empty, or a previous export (replaced); a folder with
-    other files is refused (UsageError) before anything is written."""
+    it is removed. ``out_dir`` may be absent, empty, or a previous export (replaced: it holds only
+    ``files``); a folder with other files is refused (UsageError) before anything is written."""
     out_dir = Path(out_dir)
-    _check_replaceable(out_dir)
+    _check_replaceable(out_dir, files)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{PARTIAL_MARK}", dir=out_dir.parent))
     try:
         yield partial
         _default_permissions(partial)
-        if out_dir.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.replaced-", dir=out_dir.parent))
-            out_dir.rename(previous / out_dir.name)
-            partial.rename(out_dir)
-            shutil.rmtree(previous)
-        else:
-            partial.rename(out_dir)
+        with signals_deferred():  # a signal between the two renames would leave no out_dir at all
+            if out_dir.exists():
+                previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.replaced-", dir=out_dir.parent))
+                out_dir.rename(previous / out_dir.name)
+                partial.rename(out_dir)
+                shutil.rmtree(previous)
+            else:
+                partial.rename(out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _check_replaceable(out_dir: Path) -> None:
+def _check_replaceable(out_dir: Path, files: Sequence[str]) -> None:
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir} exists and is not a folder; choose a folder to export to")
-    others = sorted(path.name for path in out_dir.iterdir() if path.name not in EXPORT_FILES)
+    others = sorted(path.name for path in out_dir.iterdir() if path.name not in files)
     if others:
         raise UsageError(f"{out_dir} holds other files than an export ({', '.join(others[:5])}); export to a new "
                          "or empty folder (a previous export there is replaced)")

@@ -8,7 +8,8 @@ The rules (docs/checkpoints.md, "Trained checkpoints"):
 - weights: the EMA weights when MODEL_EMA.ENABLE and the file holds them, else the plain ones;
 - a different frame count or resolution is resized like finetuning and reported; a classifier that
   would be left random is an error;
-- class names: the checkpoint's, and they must equal the list's where one is given.
+- class names: the checkpoint's, and they must equal the list's where one is given;
+- a transformers folder carries its config and class names too (config.json: ``transformers_format``).
 The model comes back carrying its config, class names and protocol (``VideoBackbone.cfg``,
 ``class_names``, ``preprocessing``).
 """
@@ -25,6 +26,12 @@ from yacs.config import CfgNode
 from videovit.checkpoint.loading import load_checkpoint_contents
 from videovit.checkpoint.reading import is_videovit_checkpoint, read_checkpoint
 from videovit.checkpoint.report import LoadReport
+from videovit.checkpoint.transformers_format import (
+    CONFIG_KEY,
+    is_transformers_contents,
+    transformers_cfg,
+    transformers_class_names,
+)
 from videovit.config.loading import all_keys, config_from_text, explicit_keys, get_value, set_value
 from videovit.config.validation import validate_config
 from videovit.errors import CheckpointError, ConfigError
@@ -57,16 +64,26 @@ def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence
                           "files with --cfg instead)") from err
 
 
+def checkpoint_config(contents: Any, path: str | Path, overrides: Sequence[str] = ()) -> CfgNode | None:
+    """The config a checkpoint carries (a videovit checkpoint's saved one, or the one a transformers folder's
+    config.json describes), ``overrides`` applied; None for a file that carries none."""
+    if is_videovit_checkpoint(contents):
+        return saved_config(contents, path, overrides)
+    if is_transformers_contents(contents):
+        return transformers_cfg(contents, path, overrides)
+    return None
+
+
 def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
                           log: Callable[[str], None] | None = None) -> CfgNode:
     """``cfg`` with the model keys it does not set explicitly taken from ``contents``' saved config.
 
-    Keys the user set to another value than the checkpoint's are kept and reported. A file that is not a
-    videovit checkpoint carries no config: ``cfg`` is returned unchanged.
+    Keys the user set to another value than the checkpoint's are kept and reported. A file that carries no
+    config (``checkpoint_config``) leaves ``cfg`` unchanged.
     """
-    if not is_videovit_checkpoint(contents):
+    saved = checkpoint_config(contents, path)
+    if saved is None:
         return cfg
-    saved = saved_config(contents, path)
     merged = cfg.clone()
     merged.defrost()
     user_set = explicit_keys(cfg)
@@ -95,8 +112,11 @@ def use_ema_weights(cfg: CfgNode, contents: Any) -> bool:
     return bool(cfg.MODEL_EMA.ENABLE) and isinstance(contents, dict) and isinstance(contents.get("model_ema"), dict)
 
 
-def recorded_class_names(contents: Any) -> list[str] | None:
-    """The class names a videovit training checkpoint (or exported folder) records, or None."""
+def recorded_class_names(contents: Any, path: str | Path = "") -> list[str] | None:
+    """The class names a checkpoint records: a videovit training checkpoint's (or exported folder's), a
+    transformers folder's id2label; None for a file that records none (``path`` names it in messages)."""
+    if is_transformers_contents(contents):
+        return transformers_class_names(contents[CONFIG_KEY], path)
     names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
     return None if not names else list(names)
 
@@ -115,20 +135,20 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
                        class_names: Sequence[str] | None = None) -> TrainedModel:
     """The model ``cfg`` describes, completed from the checkpoint's saved config, with its trained weights.
 
-    Without ``cfg`` the saved config is used as it is, with ``overrides`` (``KEY VALUE`` pairs). ``path``
-    is a videovit checkpoint or, with a config that describes the model, any checkpoint with a
-    classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file). ``class_names``: the
-    classes the model must have been trained on (checked before anything is built).
+    Without ``cfg`` the checkpoint's own config is used as it is, with ``overrides`` (``KEY VALUE`` pairs).
+    ``path`` is a videovit checkpoint, a transformers folder or, with a config that describes the model,
+    any checkpoint with a classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file).
+    ``class_names``: the classes the model must have been trained on (checked before anything is built).
     """
     contents = read_checkpoint(path, trust=trust, log=log)
-    recorded = recorded_class_names(contents)
+    recorded = recorded_class_names(contents, path)
     if class_names is not None:
         check_class_names(recorded, class_names, path)
     if cfg is None:
-        if not is_videovit_checkpoint(contents):
-            raise CheckpointError(f"{path} is not a videovit training checkpoint and carries no config: give the "
-                                  "model's config files (--cfg)")
-        cfg = saved_config(contents, path, overrides)
+        cfg = checkpoint_config(contents, path, overrides)
+        if cfg is None:
+            raise CheckpointError(f"{path} is not a videovit training checkpoint or a transformers folder and "
+                                  "carries no config: give the model's config files (--cfg)")
     cfg = config_for_checkpoint(cfg, contents, path, log)
     if recorded and len(recorded) != cfg.MODEL.NUM_CLASSES:
         raise CheckpointError(f"{path} was trained on {len(recorded)} classes but MODEL.NUM_CLASSES is "

@@ -55,7 +55,6 @@ def _check_model(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "MODEL.NUM_CLASSES", m.NUM_CLASSES, 1)
     _within(report, "MODEL.DROP_PATH_RATE", m.DROP_PATH_RATE, 0.0, 0.99)
     _within(report, "MODEL.DROPOUT_RATE", m.DROPOUT_RATE, 0.0, 0.99)
-    _at_least(report, "MODEL.TIME_EMBED_INIT_STD", m.TIME_EMBED_INIT_STD, 0.0)
 
 
 def _check_data(cfg: CfgNode, report: Report) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +25,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from yacs.config import CfgNode
 
-from videovit.cli import HANDLED_SIGNALS
 from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views
 from videovit.data.lists import read_classes
 from videovit.errors import DataSetupError, UserError
 from videovit.runtime.distributed import DistContext
+from videovit.signals import ignore_signals
 
 
 def load_split(cfg: CfgNode, split: str) -> VideoDataset:
@@ -88,8 +87,7 @@ class EpochSampler(DistributedSampler):
 
 def _worker_start(worker_id: int) -> None:
     """Leave SIGINT/SIGTERM to the main process."""
-    for signum in HANDLED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_signals()
 
 
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: ShardSampler | EpochSampler, batch_size: int,

@@ -58,7 +58,7 @@ def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str 
         return
     log.info(f"finetuning from {initial}")
     contents = read_checkpoint(initial, trust=cfg.TRAIN.TRUST_CHECKPOINT)
-    theirs = recorded_class_names(contents) or []
+    theirs = recorded_class_names(contents, initial) or []
     differing = [index for index, (there, here) in enumerate(zip(theirs, class_names, strict=False)) if there != here]
     other_classes = len(theirs) == len(class_names) and bool(differing)
     if other_classes:

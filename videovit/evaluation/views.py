@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from videovit.errors import CheckFailedError
+from videovit.errors import CheckFailedError, Interrupted
 from videovit.files import writing
-from videovit.runtime.distributed import DistContext, all_gather_objects
+from videovit.runtime.distributed import DistContext, all_gather_objects, signal_on_any_process
+from videovit.signals import raise_if_interrupted, signals_blocked, signals_deferred
 
 PREDICTIONS_FILE = "predictions.csv"
 PROBABILITIES_FILE = "probabilities.npy"
@@ -142,22 +143,51 @@ def _batch_failures(batch: dict) -> list[tuple[int, str, str]]:
             for video, (path, reason) in zip(batch["failed_video_index"].tolist(), batch["failures"], strict=True)]
 
 
+class _StopPoints:
+    """Where an evaluation loop stops on a signal (``videovit.signals``): after any batch of a single
+    process; under several processes after each batch that every process has (one small all-reduce),
+    all together, so that none is left waiting in a collective."""
+
+    def __init__(self, loader: Iterable[dict], ctx: DistContext) -> None:
+        self.device = ctx.device
+        self.shared_batches = min(all_gather_objects(len(cast(Sized, loader)))) if ctx.distributed else None
+
+    def after_batch(self, number: int) -> None:
+        """Raise ``Interrupted`` when a signal arrived (on any process) by the end of batch ``number``."""
+        if self.shared_batches is None:
+            raise_if_interrupted()
+        elif number < self.shared_batches:
+            signum = signal_on_any_process(self.device)
+            if signum is not None:
+                raise Interrupted(signum)
+
+
+def _started(loader: Iterable[dict]) -> Iterator[dict]:
+    """The loader's iterator, its workers started with SIGINT/SIGTERM blocked (``signals_blocked``). The
+    loop holds the only reference: an exception ends the workers as it leaves the loop."""
+    with signals_blocked():
+        return iter(loader)
+
+
 @torch.no_grad()
 def score_views(model: nn.Module, loader: Iterable[dict], ctx: DistContext,
                 autocast: Callable[[], AbstractContextManager], num_classes: int) -> ViewScores:
-    """Softmax probabilities of every view this process sees (no gathering)."""
+    """Softmax probabilities of every view this process sees (no gathering); a signal stops it at the
+    next batch with ``Interrupted``."""
     model.eval()
     parts = []
     failures: list[tuple[int, str, str]] = []
-    for batch in loader:
-        failures.extend(_batch_failures(batch))
-        if batch["clip"] is None:
-            continue
-        with autocast():
-            logits = model(batch["clip"].to(ctx.device, non_blocking=True))
-        parts.append(ViewScores(batch["video_index"].numpy().astype(np.int64),
-                                batch["view_index"].numpy().astype(np.int64),
-                                F.softmax(logits.float(), dim=1).cpu().numpy()))
+    stops = _StopPoints(loader, ctx)
+    with signals_deferred(raise_at_end=not ctx.distributed):
+        for number, batch in enumerate(_started(loader)):
+            failures.extend(_batch_failures(batch))
+            if batch["clip"] is not None:
+                with autocast():
+                    logits = model(batch["clip"].to(ctx.device, non_blocking=True))
+                parts.append(ViewScores(batch["video_index"].numpy().astype(np.int64),
+                                        batch["view_index"].numpy().astype(np.int64),
+                                        F.softmax(logits.float(), dim=1).cpu().numpy()))
+            stops.after_batch(number)
     merged = ViewScores.concatenate(parts, num_classes)
     merged.failures = sorted(set(failures))
     return merged
@@ -201,23 +231,26 @@ def validate_clips(model: nn.Module, loader: DataLoader, ctx: DistContext,
 
     ``clips`` counts the videos scored, ``videos`` those listed; ``failures`` lists ``(path, reason)``
     of the videos that could not be decoded (their replacement clips duplicate another video and are
-    scored once, as that video).
+    scored once, as that video). A signal stops it at the next batch with ``Interrupted``.
     """
     model.eval()
     index, hit1, hit5, losses = [], [], [], []
     failures: list[tuple[str, str]] = []
-    for batch in loader:
-        failures += [(str(path), str(reason)) for path, reason in batch["failures"]]
-        labels = batch["label"].to(ctx.device)
-        with autocast():
-            logits = model(batch["clip"].to(ctx.device, non_blocking=True)).float()
-        top = logits.topk(min(TOP_K, logits.shape[1]), dim=1).indices
-        index.append(batch["video_index"].numpy())
-        hit1.append((top[:, 0] == labels).cpu().numpy())
-        hit5.append((top == labels[:, None]).any(dim=1).cpu().numpy())
-        losses.append(F.cross_entropy(logits, labels, reduction="none").cpu().numpy())
-    local = [np.concatenate(x) if x else np.zeros(0) for x in (index, hit1, hit5, losses)]
-    everyone = all_gather_objects((local, failures))
+    stops = _StopPoints(loader, ctx)
+    with signals_deferred(raise_at_end=not ctx.distributed):
+        for number, batch in enumerate(_started(loader)):
+            failures += [(str(path), str(reason)) for path, reason in batch["failures"]]
+            labels = batch["label"].to(ctx.device)
+            with autocast():
+                logits = model(batch["clip"].to(ctx.device, non_blocking=True)).float()
+            top = logits.topk(min(TOP_K, logits.shape[1]), dim=1).indices
+            index.append(batch["video_index"].numpy())
+            hit1.append((top[:, 0] == labels).cpu().numpy())
+            hit5.append((top == labels[:, None]).any(dim=1).cpu().numpy())
+            losses.append(F.cross_entropy(logits, labels, reduction="none").cpu().numpy())
+            stops.after_batch(number)
+        local = [np.concatenate(x) if x else np.zeros(0) for x in (index, hit1, hit5, losses)]
+        everyone = all_gather_objects((local, failures))
     gathered = [np.concatenate(parts) for parts in zip(*(arrays for arrays, _ in everyone), strict=True)]
     _, first = np.unique(gathered[0], return_index=True)
     hits1, hits5, loss = (values[first] for values in gathered[1:])
@@ -241,31 +274,34 @@ class ListedVideos:
 def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScores,
                        metrics: dict) -> None:
     """predictions.csv (scored videos), failed_videos.csv, probabilities.npy (M x K, NaN rows for
-    unscored videos) and metrics.json in ``output_dir``; a write the storage refuses is a StorageError
+    unscored videos) and metrics.json in ``output_dir``; written whole even when a signal arrives
+    meanwhile (the caller meets it at its next check); a write the storage refuses is a StorageError
     naming the file."""
-    with writing(output_dir):
-        output_dir.mkdir(parents=True, exist_ok=True)
-    names = videos.class_names
-    k = min(TOP_K, len(names))
-    predictions, failed, metrics_file = (output_dir / name for name in (PREDICTIONS_FILE, FAILED_FILE, METRICS_FILE))
-    with writing(predictions), predictions.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["video_index", "path", "label", "label_name", "correct"]
-                        + [f"{kind}_{r}" for r in range(1, k + 1) for kind in ("pred", "prob")])
-        for video in np.flatnonzero(scores.scored):
-            top = top_classes(scores.probs[video], names, k)
-            label = int(videos.labels[video])
-            row = [int(video), videos.paths[video], label, names[label], int(top[0][0] == names[label])]
-            writer.writerow(row + [cell for name, prob in top for cell in (name, f"{prob:.6f}")])
-    with writing(failed), failed.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["video_index", "path", "reason"])
-        for index, reason in sorted(scores.failed.items()):
-            writer.writerow([index, videos.paths[index], reason])
-    with writing(output_dir / PROBABILITIES_FILE):
-        np.save(output_dir / PROBABILITIES_FILE, scores.probs)
-    with writing(metrics_file):
-        metrics_file.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    with signals_deferred(raise_at_end=False):
+        with writing(output_dir):
+            output_dir.mkdir(parents=True, exist_ok=True)
+        names = videos.class_names
+        k = min(TOP_K, len(names))
+        predictions, failed, metrics_file = (output_dir / name
+                                             for name in (PREDICTIONS_FILE, FAILED_FILE, METRICS_FILE))
+        with writing(predictions), predictions.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["video_index", "path", "label", "label_name", "correct"]
+                            + [f"{kind}_{r}" for r in range(1, k + 1) for kind in ("pred", "prob")])
+            for video in np.flatnonzero(scores.scored):
+                top = top_classes(scores.probs[video], names, k)
+                label = int(videos.labels[video])
+                row = [int(video), videos.paths[video], label, names[label], int(top[0][0] == names[label])]
+                writer.writerow(row + [cell for name, prob in top for cell in (name, f"{prob:.6f}")])
+        with writing(failed), failed.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["video_index", "path", "reason"])
+            for index, reason in sorted(scores.failed.items()):
+                writer.writerow([index, videos.paths[index], reason])
+        with writing(output_dir / PROBABILITIES_FILE):
+            np.save(output_dir / PROBABILITIES_FILE, scores.probs)
+        with writing(metrics_file):
+            metrics_file.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
 def format_metrics_table(metrics: dict) -> str:
