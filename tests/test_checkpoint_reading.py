@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from saved_models import save_checkpoint
+from saved_models import save_checkpoint, zero_four_kilobytes
 
 from videovit.checkpoint import read_checkpoint
 from videovit.checkpoint.reading import detect_layout, extract_state_dict
@@ -43,13 +43,12 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     good, _ = save_checkpoint(folder / "run")
     whole = good.read_bytes()
-    half = len(whole) // 2
     cases = {"random": (folder / "random.pth", random_bytes(200_000, seed=1)),
              "random_3k": (folder / "random3k.pth", random_bytes(3000, seed=2)),
              "text": (folder / "notes.pth", b"MODEL:\n  NAME: regionvit_s\n"),
              "empty": (folder / "empty.pyth", b""),
              "truncated": (folder / "truncated.pyth", whole[: len(whole) // 2]),
-             "zeroed_4k": (folder / "zeroed.pyth", whole[:half] + bytes(4096) + whole[half + 4096:]),
+             "zeroed_4k": (folder / "zeroed.pyth", zero_four_kilobytes(whole)),
              "pickle_header_then_garbage": (folder / "garbage.pth", b"\x80\x02" + random_bytes(5000, seed=3))}
     for path, data in cases.values():
         path.write_bytes(data)

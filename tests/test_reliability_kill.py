@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from saved_models import zero_four_kilobytes
 from tiny_runs import (
     RUN_NET,
     RUN_TIMEOUT,
@@ -127,15 +128,9 @@ def test_sigkill_between_checkpoint_write_and_rename_keeps_the_previous_checkpoi
     assert_same_final_state(output_dir, reference)
 
 
-def zero_four_kilobytes_in_the_middle(data: bytes) -> bytes:
-    """The issue's damage: 4 KB zeroed in the middle of the file (torch.load alone does not notice)."""
-    middle = len(data) // 2
-    return data[:middle] + bytes(4096) + data[middle + 4096:]
-
-
 @pytest.mark.parametrize("damage,reason", [
     (lambda whole: whole[: len(whole) // 2], "is a truncated or damaged zip archive"),
-    (zero_four_kilobytes_in_the_middle, "is damaged: its contents do not match the SHA-256 checksum saved in it"),
+    (zero_four_kilobytes, "is damaged: its contents do not match the SHA-256 checksum saved in it"),
 ], ids=["torn", "zeroed_4k"])
 def test_damaged_newest_checkpoint_is_skipped_with_the_reason_and_the_previous_one_used(
         tiny_data, reference, tmp_path, damage, reason) -> None:

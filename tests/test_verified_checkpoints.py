@@ -7,13 +7,12 @@ run looks for the newest one to resume; files written before checksums still loa
 from __future__ import annotations
 
 import hashlib
-import struct
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from saved_models import save_checkpoint
+from saved_models import save_checkpoint, zero_four_kilobytes
 
 from videovit.checkpoint import read_checkpoint
 from videovit.checkpoint.checksum import COMMENT_PREFIX, saved_digest, verify_checksum
@@ -29,17 +28,11 @@ def payload(step: int) -> dict:
     return {"model": weights, "optimizer": state, "epoch": step, "global_step": step, "config": "MODEL: {}\n"}
 
 
-def zero_middle(path: Path, size: int = 4096) -> None:
-    """The issue's damage, in place (a new inode): ``size`` bytes zeroed in the middle of the checkpoint's
-    largest tensor, where torch.load does not notice it (its zip records carry CRCs that it never checks)."""
-    data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        largest = max(archive.infolist(), key=lambda info: info.file_size)
-    name_length, extra_length = struct.unpack("<HH", data[largest.header_offset + 26:largest.header_offset + 30])
-    middle = largest.header_offset + 30 + name_length + extra_length + largest.file_size // 2
-    data[middle - size // 2:middle + size // 2] = bytes(size)
-    path.unlink()  # the periodic copy may be a hard link of the same bytes: damage only this name
-    path.write_bytes(bytes(data))
+def zero_middle(path: Path) -> None:
+    """``zero_four_kilobytes`` in place (a new inode: the periodic copy may be a hard link of the same bytes)."""
+    damaged = zero_four_kilobytes(path.read_bytes())
+    path.unlink()
+    path.write_bytes(damaged)
 
 
 def test_a_sealed_checkpoint_is_an_ordinary_zip_and_torch_file(tmp_path: Path) -> None:
