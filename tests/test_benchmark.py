@@ -2,14 +2,27 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from videovit.bench.compare import (
+    available_pairs,
+    import_official_regionvit,
+    max_logit_difference,
+    measure_row,
+    timesformer_pair,
+    volo_pair,
+)
+from videovit.bench.deploy import benchmark_deployment
+from videovit.bench.host_syncs import SyncCounter, call_kind
 from videovit.bench.models import (
     AttentionCost,
     AttentionShape,
@@ -20,7 +33,13 @@ from videovit.bench.models import (
     run_in_fresh_process,
     time_iterations,
 )
+from videovit.bench.training import measure_throughput, peak_tflops, throughput_table, torchrun_command
+from videovit.config import load_config
+from videovit.engine.preflight import check_run_config
+from videovit.errors import ModelOptionError, UsageError
+from videovit.models import list_models
 from videovit.models.regionvit import R2LBlock, WindowGrid
+from videovit.runtime.distributed import init_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB = 2**20
@@ -115,3 +134,87 @@ def test_benchmark_cli_refuses_fp16_on_cpu(capsys) -> None:
     assert main(["--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"), "DEVICE", "cpu",
                  "--amp", "fp16", "--no-attention"]) == 2
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_sync_counter_counts_host_reads_by_call_site_and_restores_the_tensor_methods() -> None:
+    original = torch.Tensor.item
+    value = torch.ones(2)
+    with SyncCounter() as counter:
+        value.sum().item()
+        value.tolist()
+        bool(value[0])
+    assert torch.Tensor.item is original
+    sites = sorted(counter.calls)
+    assert [site.split(" at ")[0] for site in sites] == ["__bool__", "item", "tolist"]
+    assert all("test_benchmark.py" in site for site in sites) and sum(counter.calls.values()) == 3
+    assert call_kind("item at videovit/engine/trainer.py:300 (train_step)").startswith("training loop")
+    assert call_kind("item at elsewhere.py:1 (f)") == "other"
+
+
+def test_deployment_benchmark_refuses_an_unknown_model_before_any_work() -> None:
+    with pytest.raises(ModelOptionError, match="regionvit_xl"):
+        list(benchmark_deployment("compile", ["regionvit_ti", "regionvit_xl"], 8, 224, 1, 1))
+
+
+@pytest.mark.slow  # imports transformers, times four tiny models
+def test_side_by_side_pairs_hold_the_same_weights_and_measure_both_sides(tmp_path: Path) -> None:
+    """Tiny versions of the transformers TimeSformer and timm VOLO pairs: our checkpoint loader takes
+    their weights 1:1, the logits agree, and a row times both sides."""
+    pytest.importorskip("transformers", reason="the transformers pairs need the bench extra")
+    torch.manual_seed(0)
+    timesformer = timesformer_pair(width=32, depth=2, heads=2, frames=4, size=32, classes=5)
+    volo = volo_pair(depths=(1, 1, 1, 1), dims=(32, 64, 64, 64), heads=(1, 2, 2, 2), classes=5)
+    for pair in (timesformer, volo):
+        clip = torch.randn(2, *pair.clip)
+        assert max_logit_difference(pair, clip) < 1e-5, pair.name
+    row = measure_row(timesformer, "forward+backward", 2, "fp32", torch.device("cpu"), warmup=1, iters=2)
+    assert (row.name, row.mode, row.batch, row.precision) == ("timesformer_b", "forward+backward", 2, "fp32")
+    assert all(s > 0 for s in row.seconds) and row.ratio > 0 and row.max_diff < 1e-5
+    if reset_peak_rss():
+        assert all(peak is not None and peak > 0 for peak in row.peak_bytes)
+    forward = measure_row(volo, "forward", 1, "bf16", torch.device("cpu"), warmup=0, iters=1)
+    assert forward.peak_bytes == (None, None) and len(forward.cells()) == 11
+    assert "regionvit_ti" not in available_pairs(None) and "regionvit_ti" in available_pairs(tmp_path)
+    assert ("videomae_b" in available_pairs(None)) == ("videomae_b" in list_models())
+    with pytest.raises(UsageError, match="not a checkout of IBM/RegionViT"):
+        import_official_regionvit(tmp_path)
+
+
+@pytest.mark.parametrize("name,tflops", [
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.0),
+    ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA L40S", 362.0), ("NVIDIA L4", 121.0), ("NVIDIA A10", 125.0),
+    ("NVIDIA GeForce GTX 1080", None),
+])
+def test_gpu_peaks_are_looked_up_from_the_device_name(name: str, tflops: float | None) -> None:
+    assert peak_tflops(name) == tflops
+
+
+def test_training_throughput_runs_the_configured_step_and_reports_mfu(tmp_path: Path) -> None:
+    cfg = check_run_config(load_config([REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"], [
+        "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
+        "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "DEVICE", "cpu"]))
+    ctx = init_distributed("cpu")
+    row = measure_throughput(cfg, ctx, batch=2, warmup=1, iters=2, tflops=0.001)
+    assert (row.rank, row.device, row.batch) == (0, "cpu", 2)
+    assert row.train_clips_per_s > 0 and row.infer_clips_per_s > 0 and row.forward_flops > 0
+    assert row.mfu == pytest.approx(3 * row.forward_flops * row.train_clips_per_s / 1e9)
+    assert row.peak_bytes is None or row.peak_bytes > 0
+    assert measure_throughput(cfg, ctx, batch=1, warmup=0, iters=1).mfu is None  # a CPU has no known peak
+    lines = throughput_table([row]).splitlines()
+    assert lines[0].split()[:3] == ["rank", "device", "batch"] and lines[2].split()[-1].endswith("%")
+    command = torchrun_command("tools/benchmark_training.py", ["--iters", "2", "--nproc", "2", "--nproc=2"], 2)
+    assert command[-3:] == ["tools/benchmark_training.py", "--iters", "2"] and "--nproc-per-node=2" in command
+
+
+@pytest.mark.slow  # torchrun with two gloo processes
+def test_training_benchmark_under_torchrun_prints_one_row_per_process() -> None:
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "benchmark_training.py"),
+                           "--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
+                           "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
+                           "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2",
+                           "--device", "cpu", "--iters", "1", "--warmup", "1", "--nproc", "2", "--peak-tflops", "1"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 process(es) on cpu" in done.stdout
+    ranks = [line.split()[0] for line in done.stdout.splitlines() if line.split()[1:2] == ["cpu"]]
+    assert ranks == ["0", "1"]

@@ -15,7 +15,7 @@ from videos import (
     make_zero_byte_file,
 )
 
-from videovit.bench.data import benchmark_list, format_table
+from videovit.bench.data import benchmark_list, format_table, overhead_lines
 from videovit.data.decoding import available_backends, backend_unavailable, probe_video, read_frames
 from videovit.data.decoding.index import index_video
 from videovit.data.lists import ListEntry, read_list
@@ -223,6 +223,13 @@ def test_benchmark_runs_on_a_tiny_list_and_prints_its_table(planted, tmp_path, c
     assert all(row.identical == "yes" for row in rows if row.method != "VideoDataset")
     assert table.splitlines()[0].split()[:3] == ["method", "backend", "clips"]
     assert len(table.splitlines()) == 2 + len(rows)
+    overheads = overhead_lines(rows)
+    if bare:
+        assert [line.split(" / ")[0] for line in overheads] == ["loader pyav", "loader auto"]
+        loader = next(row for row in rows if (row.method, row.backend) == ("loader", "auto"))
+        assert overheads[1].endswith(f"= {loader.cpu_ms_per_clip / rows[0].cpu_ms_per_clip:.3f}x")
+    else:
+        assert overheads == []
 
 
 def test_benchmark_pytorchvideo_rows_match_our_frames(planted, tmp_path):

@@ -12,6 +12,8 @@ from videovit.config.loading import all_keys
 from videovit.engine.preflight import check_run_config
 from videovit.errors import ConfigError
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIGS = sorted([*(REPO / "configs/K400").glob("*.yaml"), *(REPO / "configs/SSV2").glob("*.yaml")])
 
@@ -113,6 +115,7 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
     (["SOLVER.WARMUP_EPOCHS", "50", "TRAIN.EPOCHS", "10"], r"WARMUP_EPOCHS = 50.0 exceeds"),
     (["AMP.ENABLE", "True", "AMP.DTYPE", "fp16", "DEVICE", "cpu"], r"AMP.DTYPE fp16 needs a GPU but DEVICE is cpu"),
     (["TRAIN.MAX_STEPS", "-1"], r"TRAIN.MAX_STEPS = -1 must be >= 0"),
+    (["DATA.DECODE_DEVICE", "gpu"], r"DATA.DECODE_DEVICE = 'gpu' must be one of 'cpu', 'cuda'"),
 ])
 def test_impossible_values_fail_before_any_work(overrides: list[str], expect: str):
     with pytest.raises(ConfigError, match=expect):
@@ -167,3 +170,22 @@ def test_booleans_accept_the_spellings_yaml_writes(spelling: str, value: bool, t
     config_file = tmp_path / "spelt.yaml"
     config_file.write_text(f"TEST:\n  ENABLE: '{spelling}'\n")   # quoted: reaches the config as text
     assert load_config([config_file]).TEST.ENABLE is value
+
+
+@pytest.mark.parametrize("dataset", ["K400", "SSV2"])
+def test_the_dataset_configs_autocast_bf16_on_gpus_and_stay_fp32_on_cpu(dataset: str):
+    import torch
+
+    from videovit.runtime.precision import amp_active, autocast_factory, build_grad_scaler
+
+    cfg = load_config([REPO_ROOT / "configs" / dataset / "regionvit_s.yaml"], ["DEVICE", "cpu"])
+    assert cfg.AMP.ENABLE and cfg.AMP.DTYPE == "bf16" and not cfg.AMP.CPU
+    assert amp_active(cfg, torch.device("cuda")) and not amp_active(cfg, torch.device("cpu"))
+    with autocast_factory(cfg, torch.device("cpu"))():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    assert not build_grad_scaler(cfg, torch.device("cpu")).is_enabled()
+    # fp16 is a GPU-only precision: refused on a CPU run only when AMP applies there
+    load_config([REPO_ROOT / "configs" / dataset / "regionvit_s.yaml"], ["DEVICE", "cpu", "AMP.DTYPE", "fp16"])
+    asked = load_config([REPO_ROOT / "configs" / dataset / "regionvit_s.yaml"], ["AMP.CPU", "True"])
+    with autocast_factory(asked, torch.device("cpu"))():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16

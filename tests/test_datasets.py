@@ -277,3 +277,26 @@ def test_config_errors_are_explained(mixed_cfg):
     mixed_cfg.DATA.DATASET = "ucf101"
     with pytest.raises(ValueError, match="DATA.DATASET"):
         build_dataset(mixed_cfg, "train")
+
+
+def test_a_gpu_decode_device_is_resolved_once_and_gpu_decoding_loaders_spawn_their_workers(tmp_path, video_root):
+    from videovit.data.decoding import DecodeDeviceWarning
+    from videovit.engine.loaders import train_loader
+    from videovit.runtime.distributed import init_distributed
+
+    _write_lists(tmp_path / "lists", ["good0.mp4", "good1.mkv"])
+    cfg = _cfg(tmp_path / "lists", video_root, backend="auto")
+    cfg.DATA.DECODE_DEVICE = "cuda"
+    cfg.TRAIN.BATCH_SIZE, cfg.DATA_LOADER.NUM_WORKERS = 1, 2
+    if torch.cuda.is_available():
+        dataset = build_dataset(cfg, "train")
+        assert dataset.decode_device == "cuda"
+    else:
+        with pytest.warns(DecodeDeviceWarning, match="DATA.DECODE_DEVICE cuda: PyTorch sees no GPU"):
+            dataset = build_dataset(cfg, "train")
+        assert dataset.decode_device == "cpu"
+        assert dataset[0]["failures"] == []
+        assert train_loader(cfg, dataset, init_distributed("cpu")).multiprocessing_context is None
+        dataset.decode_device = "cuda"  # as resolved on a GPU machine
+    loader = train_loader(cfg, dataset, init_distributed("cpu"))
+    assert loader.multiprocessing_context is not None and loader.multiprocessing_context.get_start_method() == "spawn"

@@ -5,6 +5,7 @@ read back which frame a backend really returned.
 """
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -23,14 +24,16 @@ from videos import (
 from videovit.data import VideoInfo, probe_video, read_frames
 from videovit.data.decoding import (
     BACKENDS,
+    DecodeDeviceWarning,
     api,
     available_backends,
     backend_unavailable,
     check_backend,
     pyav_backend,
+    resolve_decode_device,
     torchcodec_backend,
 )
-from videovit.data.decoding.index import index_video
+from videovit.data.decoding.index import index_file, index_video, save_index, stored_index
 from videovit.data.decoding.torchcodec_backend import torchcodec_unavailable
 from videovit.errors import DecodeError
 
@@ -296,3 +299,48 @@ def test_decode_error_pickles_with_its_path_and_reason(broken: dict[str, Path]) 
         read_frames(broken["random_mp4"], [0])
     copy = pickle.loads(pickle.dumps(caught.value))
     assert (type(copy), str(copy), copy.path) == (DecodeError, str(caught.value), str(broken["random_mp4"]))
+
+
+def test_a_stored_index_stands_in_for_the_demux_only_while_the_file_keeps_its_bytes(tmp_path: Path) -> None:
+    """The exactness proof may be stored beside a video (prepare_videos does), never trusted for other bytes."""
+    path = tmp_path / "clip.mp4"
+    make_indexed_video(path, NUM_FRAMES, size=SIZE, fps=FPS, gop=12)
+    demuxed = index_video(path)
+    stored = save_index(path, demuxed)
+    assert stored == index_file(path) and stored.name == "clip.mp4.index.json"
+    assert stored_index(path) == demuxed
+    wanted = [0, 13, 59, 13]
+    assert decoded_indices(read_frames(path, wanted, "auto")) == wanted
+
+    record = stored.read_text()
+    stored.write_text(record[: len(record) // 2])  # damaged
+    assert stored_index(path) is None
+    stored.write_text(json.dumps({**json.loads(record), "format": "another/1"}))
+    assert stored_index(path) is None
+    stored.write_text(record)
+    with path.open("ab") as file:
+        file.write(b"\0")  # the file changed since the index was stored: it no longer counts
+    assert stored_index(path) is None
+    assert index_video(path).info.num_frames == NUM_FRAMES  # demuxed again
+
+
+@needs["torchcodec"]
+def test_gpu_decoding_falls_back_to_exact_cpu_decoding_with_one_warning(tmp_path: Path) -> None:
+    """DATA.DECODE_DEVICE cuda: where the GPU decoder cannot run (here: no GPU), the frames come from the CPU
+    decoder behind the same exactness checks, after one DecodeDeviceWarning (tests/test_gpu.py covers a GPU)."""
+    import torch
+
+    path = tmp_path / "clip.mp4"
+    make_indexed_video(path, NUM_FRAMES, size=SIZE, fps=FPS, gop=12)
+    wanted = [3, 40, 3, 59]
+    if not torch.cuda.is_available():
+        with pytest.warns(DecodeDeviceWarning, match="PyTorch sees no GPU; decoding on the CPU"):
+            assert resolve_decode_device("cuda", "auto") == "cpu"
+        with pytest.warns(DecodeDeviceWarning, match="GPU decoder failed on .*clip.mp4"):
+            frames = read_frames(path, wanted, "torchcodec", device="cuda")
+        assert decoded_indices(frames) == wanted
+    with pytest.warns(DecodeDeviceWarning, match="the 'pyav' backend decodes on the CPU only"):
+        assert resolve_decode_device("cuda", "pyav") == "cpu"
+    assert resolve_decode_device("cpu", "auto") == "cpu"
+    with pytest.raises(ValueError, match="decode device 'gpu'"):
+        resolve_decode_device("gpu", "auto")

@@ -286,6 +286,27 @@ def test_learning_rate_follows_the_global_batch(tmp_path, world_size, accum, sca
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([expected] * len(optimizer.param_groups))
 
 
+def test_adam_and_adamw_use_the_fused_kernel_on_cuda_and_it_steps_like_the_default(tmp_path) -> None:
+    from videovit.engine.optim import build_optimizer, uses_fused_kernel
+    from videovit.models import build_model
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert uses_fused_kernel("adamw", cuda) and uses_fused_kernel("AdamW", cuda) and uses_fused_kernel("adam", cuda)
+    assert not uses_fused_kernel("adamw", cpu) and not uses_fused_kernel("sgd", cuda)
+    cfg = _tiny_cfg(tmp_path, **{"SOLVER.OPTIMIZER": "adamw"})
+    assert not build_optimizer(cfg, build_model(cfg), 1).defaults.get("fused")  # a CPU model: the default path
+    steps = []
+    for fused in (False, True):  # PyTorch's fused AdamW also runs on CPU, so its step is checked here
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        optimizer = build_optimizer(cfg, model, 1, fused=fused)
+        assert bool(optimizer.defaults.get("fused")) == fused
+        model(torch.randn(2, 3, cfg.DATA.NUM_FRAMES, 32, 32)).sum().backward()
+        optimizer.step()
+        steps.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(steps[0], steps[1], atol=1e-6)
+
+
 def test_schedule_warms_up_linearly_then_follows_a_cosine_to_the_minimum(tmp_path) -> None:
     from videovit.engine.optim import build_optimizer
     from videovit.engine.schedule import build_scheduler, current_lr

@@ -14,7 +14,7 @@ import pytest
 from videos import decoded_indices, make_indexed_video, make_random_bytes_file, make_timed_video
 
 from videovit.data.decoding import read_frames
-from videovit.data.decoding.index import index_video
+from videovit.data.decoding.index import _demux_index, index_video, stored_index
 from videovit.data.decoding.stream import frame_times
 from videovit.data.lists import ListEntry, read_list
 from videovit.prep.partial_files import partial_path
@@ -75,6 +75,8 @@ def test_prepared_tree_is_exact_keyframed_verified_and_resumable(source_tree: Pa
         assert decoded_indices(read_frames(out / relative, list(range(FRAMES)), "pyav")) == list(range(FRAMES))
     assert not list(out.rglob("*.partial")) and not (out / "broken.mp4").exists()
     assert _digest(source_tree) == before  # sources are only read
+    for relative in ("a.mp4", "class b/b.mp4"):  # each output's exactness proof is stored beside it
+        assert stored_index(out / relative) == _demux_index(out / relative)
 
     (out / "class b" / "stale.mp4.partial").write_bytes(b"half")  # as an older run leaves it
     (out / "class b" / f"gone.mp4.{socket.gethostname().split('.')[0]}-{dead_pid()}.partial").write_bytes(b"half")

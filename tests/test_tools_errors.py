@@ -18,6 +18,7 @@ TOOLS = sorted(path.name for path in (REPO_ROOT / "tools").glob("*.py"))
 # Arguments per tool; {missing} is a folder that does not exist, {file} an existing plain file.
 MISSING_INPUT: dict[str, list[str]] = {
     "benchmark.py": ["--cfg", "{missing}/model.yaml", "--no-attention"],
+    "benchmark_compare.py": ["--models", "regionvit_ti", "--regionvit-repo", "{missing}/RegionViT"],
     "benchmark_data.py": ["--list", "{missing}/val.csv"],
     "benchmark_training.py": ["--cfg", "{missing}/demo.yaml", "--data", "{missing}/data"],
     "build_data_lists.py": ["k400", "--annotations", "{missing}", "--videos", "{missing}/videos", "--out",

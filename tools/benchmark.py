@@ -5,9 +5,10 @@
         [--attention-sizes 56 112 224 320] [--no-attention] [KEY VALUE ...]
 
 The batch is the config's TRAIN.BATCH_SIZE unless --batch-size is given. Each table row is measured
-in a fresh process; see videovit/bench/models.py for what the memory
-numbers mean. The attention comparison uses the configured RegionViT's first-stage width, heads and
-window (RegionViT-Ti's for other models), on one image at each input size.
+in a fresh process; videovit/bench/models.py says what the memory numbers mean. The attention
+comparison uses the configured RegionViT's first-stage width, heads and window (RegionViT-Ti's for
+other models), on one image at each input size. Side-by-side comparisons with other libraries:
+tools/benchmark_compare.py.
 """
 from __future__ import annotations
 
@@ -20,44 +21,15 @@ from videovit.config import add_config_arguments, config_from_args
 DEFAULT_ATTENTION_SIZES = (56, 112, 224, 320)
 
 
-def attention_shape(model):
-    """First-stage width, heads and window of a model made of R2L layers (its architecture has a
-    ``window_size``); the default shape (RegionViT-Ti's first stage) for any other model."""
-    from videovit.bench.models import AttentionShape
-
-    arch = getattr(model, "config", None)
-    if not hasattr(arch, "window_size"):
-        return AttentionShape()
-    return AttentionShape(arch.embed_dims[0], arch.num_heads[0], arch.window_size)
-
-
 def run_benchmarks(args: argparse.Namespace) -> None:
     """Both benchmarks for the parsed command line, their tables printed."""
     cfg = config_from_args(args)
-    from videovit.bench.flops import count_parameters
-    from videovit.bench.models import (
-        BenchmarkSettings,
-        attention_table,
-        benchmark_model,
-        compare_attention,
-        describe_settings,
-        model_table,
-        with_amp,
-    )
-    from videovit.models import build_model
+    from videovit.bench.models import BenchmarkSettings, benchmark_report
 
-    cfg = with_amp(cfg, args.amp)
     batch_size = args.batch_size if args.batch_size is not None else cfg.TRAIN.BATCH_SIZE
     settings = BenchmarkSettings(batch_size, args.iters, args.warmup, args.channels_last, args.compile, args.threads)
-    model = build_model(cfg)
-    rows = benchmark_model(cfg, settings)
-    print(describe_settings(cfg, settings, count_parameters(model)))
-    print(model_table(rows))
-    if not args.no_attention:
-        shape = attention_shape(model)
-        print(f"\nattention over the stride-4 local tokens of one image: dim {shape.dim}, {shape.heads} heads, "
-              f"window {shape.window}; elements per head; math SDPA kernel (attention matrices materialised)")
-        print(attention_table(compare_attention(args.attention_sizes, shape, settings)))
+    for block in benchmark_report(cfg, settings, args.amp, () if args.no_attention else args.attention_sizes):
+        print(block, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-attention", action="store_true", help="skip the attention comparison")
     args = parser.parse_args(argv)
     return run_tool(lambda: run_benchmarks(args))
+
 
 if __name__ == "__main__":
     sys.exit(main())

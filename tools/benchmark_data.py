@@ -6,7 +6,9 @@
 
 --backends defaults to every backend that runs here; pytorchvideo rows need the bench extra
 (pip install -e '.[bench]'). CPU ms/clip is the process's CPU time per clip: compare rows by it on
-a shared machine. See docs/data.md.
+a shared machine; the last lines give each loader's CPU per clip over bare torchcodec's. Videos
+prepared by tools/prepare_videos.py carry their stored index, which spares the loader its demux
+pass. See docs/data.md and docs/performance.md.
 """
 from __future__ import annotations
 
@@ -14,14 +16,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from videovit.bench.data import benchmark_list, format_table
 from videovit.cli import run_tool
 from videovit.data.decoding import BACKENDS, available_backends
 
 
 def _run(args: argparse.Namespace) -> None:
+    import torch
+
+    from videovit.bench.data import benchmark_list, format_table, overhead_lines
+
     torch.set_num_threads(args.threads)
     classes = args.classes or args.list.parent / "classes.txt"
     rows = benchmark_list(args.list, classes, args.prefix, args.separator, args.num_frames, tuple(args.backends),
@@ -29,6 +32,8 @@ def _run(args: argparse.Namespace) -> None:
     print(f"{len(rows[0].seconds) // args.repeats} videos of {args.list} x {args.repeats} repeat(s), uniform "
           f"{args.num_frames}-frame clips, {args.threads} torch thread(s)")
     print(format_table(rows))
+    for line in overhead_lines(rows):
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,6 +221,17 @@ def benchmark_list(list_file: str | Path, classes_file: str | Path, path_prefix:
     return rows
 
 
+def overhead_lines(rows: list[BenchmarkRow]) -> list[str]:
+    """Each loader row's CPU per clip over bare torchcodec's (the loader's target is at most 1.1x:
+    probing, sampling and the exactness proof on top of the decoding itself); none without a bare row."""
+    bare = next((row for row in rows if row.method == BARE_TORCHCODEC), None)
+    if bare is None:
+        return []
+    return [f"loader {row.backend} / bare torchcodec, CPU per clip: {row.cpu_ms_per_clip:.1f} / "
+            f"{bare.cpu_ms_per_clip:.1f} ms = {row.cpu_ms_per_clip / bare.cpu_ms_per_clip:.3f}x"
+            for row in rows if row.method == "loader"]
+
+
 def format_table(rows: list[BenchmarkRow]) -> str:
     """A fixed-width text table of the rows."""
     header = ["method", "backend", "clips", "ms/clip", "median ms", "clips/s", "CPU ms/clip", "clips/s/core",
@@ -229,4 +240,4 @@ def format_table(rows: list[BenchmarkRow]) -> str:
 
 
 __all__ = ["BARE_TORCHCODEC", "BenchmarkRow", "benchmark_list", "check_pytorchvideo",
-           "format_table"]
+           "format_table", "overhead_lines"]

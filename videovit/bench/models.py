@@ -33,7 +33,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,13 +44,14 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from yacs.config import CfgNode
 
+from videovit.bench.flops import count_parameters
 from videovit.bench.tables import format_table
 from videovit.errors import UsageError
 from videovit.models import build_model
 from videovit.models.layers import Attention
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask
 from videovit.runtime.distributed import resolve_device
-from videovit.runtime.precision import autocast_factory, build_grad_scaler
+from videovit.runtime.precision import amp_active, autocast_factory, build_grad_scaler
 from videovit.workers import WorkerPool
 
 MODES = ("forward", "forward+backward")
@@ -452,7 +453,7 @@ def describe_settings(cfg: CfgNode, settings: BenchmarkSettings, num_parameters:
     """Header lines: model, device, threads, precision and what the memory column means."""
     device = resolve_device(cfg.DEVICE)
     threads = settings.threads or torch.get_num_threads()
-    amp = cfg.AMP.DTYPE if cfg.AMP.ENABLE else "off (fp32)"
+    amp = cfg.AMP.DTYPE if amp_active(cfg, device) else "off (fp32)"
     return "\n".join([
         f"model {cfg.MODEL.NAME}: {num_parameters / 1e6:.2f}M parameters, {cfg.DATA.NUM_FRAMES} frames, "
         f"{cfg.MODEL.NUM_CLASSES} classes",
@@ -463,19 +464,45 @@ def describe_settings(cfg: CfgNode, settings: BenchmarkSettings, num_parameters:
     ])
 
 
+def attention_shape(model: torch.nn.Module) -> AttentionShape:
+    """First-stage width, heads and window of a model made of R2L layers (its architecture has a
+    ``window_size``); the default shape (RegionViT-Ti's first stage) for any other model."""
+    arch: Any = getattr(model, "config", None)
+    if not hasattr(arch, "window_size"):
+        return AttentionShape()
+    return AttentionShape(arch.embed_dims[0], arch.num_heads[0], arch.window_size)
+
+
+def benchmark_report(cfg: CfgNode, settings: BenchmarkSettings, amp: str | None = None,
+                     attention_sizes: Sequence[int] = ()) -> Iterator[str]:
+    """What tools/benchmark.py prints, block by block: the settings, the model table and (with
+    ``attention_sizes``) the R2L vs global attention table at those input sizes."""
+    cfg = with_amp(cfg, amp)
+    model = build_model(cfg)
+    rows = benchmark_model(cfg, settings)
+    yield describe_settings(cfg, settings, count_parameters(model))
+    yield model_table(rows)
+    if attention_sizes:
+        shape = attention_shape(model)
+        yield (f"\nattention over the stride-4 local tokens of one image: dim {shape.dim}, {shape.heads} heads, "
+               f"window {shape.window}; elements per head; math SDPA kernel (attention matrices materialised)")
+        yield attention_table(compare_attention(attention_sizes, shape, settings))
+
+
 def with_amp(cfg: CfgNode, amp: str | None) -> CfgNode:
-    """``cfg`` with AMP.ENABLE/AMP.DTYPE set from a ``--amp`` choice (None: unchanged)."""
+    """``cfg`` with AMP.ENABLE/AMP.DTYPE set from a ``--amp`` choice, on whatever device (None: unchanged)."""
     if amp is None:
         return cfg
     cfg = cfg.clone()
     cfg.defrost()
-    cfg.AMP.ENABLE, cfg.AMP.DTYPE = True, amp
+    cfg.AMP.ENABLE, cfg.AMP.DTYPE, cfg.AMP.CPU = True, amp, True
     cfg.freeze()
     return cfg
 
 
 __all__ = ["ATTENTION_FORMS", "AttentionCost", "AttentionMeasurement", "AttentionShape", "BenchmarkSettings", "MODES",
-           "ModelMeasurement", "PeakMemory", "Timing", "attention_table", "benchmark_model", "compare_attention",
+           "ModelMeasurement", "PeakMemory", "Timing", "attention_shape", "attention_table", "benchmark_model",
+           "benchmark_report", "compare_attention",
            "describe_settings", "format_table", "global_attention", "input_shape", "measure_attention", "measure_model",
            "memory_measure", "model_table", "r2l_attention", "release_free_memory", "reset_peak_rss",
            "run_in_fresh_process", "time_iterations", "with_amp"]

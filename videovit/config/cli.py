@@ -26,8 +26,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> CfgNode:
     """The validated, frozen config named by parsed ``args`` (see ``add_config_arguments``)."""
+    return load_config(*config_sources(args))
+
+
+def config_sources(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(config files, ``KEY VALUE`` overrides) of parsed ``args``, for work that loads the config again."""
     files, trailing = split_config_files(args.cfg)
-    return load_config(files, trailing + list(args.overrides) + list(args.opts))
+    return files, trailing + list(args.overrides) + list(args.opts)
 
 
 def split_config_files(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -50,5 +55,5 @@ def save_config(cfg: CfgNode, output_dir: str | Path) -> Path:
     return path
 
 
-__all__ = ["ConfigError", "add_config_arguments", "config_from_args", "save_config",
+__all__ = ["ConfigError", "add_config_arguments", "config_from_args", "config_sources", "save_config",
            "split_config_files"]

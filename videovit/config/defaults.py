@@ -79,6 +79,9 @@ _C.DATA.RAND_AUGMENT = ""
 _C.DATA.RANDOM_ERASE_PROB = 0.0
 # Video decoder: "pyav", "decord" (refuses formats it reads inexactly) or "auto" (the fastest exact one).
 _C.DATA.DECODING_BACKEND = "auto"
+# Where torchcodec decodes ("torchcodec" and "auto" backends): "cpu", or "cuda" for its GPU decoder (NVDEC) where it
+# works, with the same exactness checks; elsewhere CPU decoding, after one warning (docs/performance.md).
+_C.DATA.DECODE_DEVICE = "cpu"
 # Training: attempts to replace a video that fails to decode with another sample before giving up.
 _C.DATA.MAX_DECODE_RETRIES = 10
 # Seconds after which one video's decode is abandoned and counted as a failure (0 = no limit).
@@ -176,6 +179,9 @@ _C.AMP = CfgNode()
 _C.AMP.ENABLE = False
 # Autocast dtype: "bf16" (CPU and recent GPUs) or "fp16" (with a gradient scaler).
 _C.AMP.DTYPE = "bf16"
+# Autocast on CPU runs too. False: AMP is the GPU precision only and a CPU run stays fp32 (the K400/SSV2
+# configs: bf16 on GPUs, while a CPU without bf16 units would run bf16 slower than fp32).
+_C.AMP.CPU = True
 
 # ---------------------------------------------------------------------------- testing
 _C.TEST = CfgNode()

@@ -83,6 +83,7 @@ def _check_data(cfg: CfgNode, report: Report) -> None:
         report(f"DATA.MEAN {d.MEAN} and DATA.STD {d.STD} need 3 values each, STD positive")
     _within(report, "DATA.RANDOM_ERASE_PROB", d.RANDOM_ERASE_PROB, 0.0, 1.0)
     _one_of(report, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, DECODING_BACKENDS)
+    _one_of(report, "DATA.DECODE_DEVICE", d.DECODE_DEVICE, ("cpu", "cuda"))
     _check_flip(cfg, report)
     _at_least(report, "DATA.MAX_DECODE_RETRIES", d.MAX_DECODE_RETRIES, 0)
     _at_least(report, "DATA.DECODE_TIMEOUT", d.DECODE_TIMEOUT, 0)
@@ -167,8 +168,9 @@ def device_problems(cfg: CfgNode, cpu_reason: str | None, report: Report) -> Non
         return
     if cfg.DIST_BACKEND == "nccl":
         report(f"DIST_BACKEND nccl needs GPUs but {cpu_reason}: use gloo or auto")
-    if cfg.AMP.ENABLE and cfg.AMP.DTYPE == "fp16":
-        report(f"AMP.DTYPE fp16 needs a GPU but {cpu_reason}: use AMP.DTYPE bf16 on CPU, or AMP.ENABLE False")
+    if cfg.AMP.ENABLE and cfg.AMP.CPU and cfg.AMP.DTYPE == "fp16":
+        report(f"AMP.DTYPE fp16 needs a GPU but {cpu_reason}: use AMP.DTYPE bf16 on CPU, AMP.CPU False (fp32 on "
+               "CPU runs) or AMP.ENABLE False")
 
 
 _CHECKS = (_check_model, _check_data, _check_train, _check_regularisation, _check_test_and_run)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from videovit.data.decoding import DEFAULT_BACKEND, check_backend, probe_video, read_frames
+from videovit.data.decoding import DEFAULT_BACKEND, check_backend, probe_video, read_frames, resolve_decode_device
 from videovit.data.lists import SPLITS, UNLABELLED, ListEntry, read_classes, read_list
 from videovit.data.sampling import SAMPLING_METHODS, sample_indices
 from videovit.data.transforms import TrainTransform, ViewTransform, build_train_transform, build_view_transform
@@ -80,8 +80,9 @@ class ClipSampling:
 
 def load_clip_frames(path: str | Path, sampling: ClipSampling, train: bool, view: int = 0, num_views: int = 1,
                      generator: torch.Generator | None = None, backend: str = DEFAULT_BACKEND,
-                     timeout: float = 0.0) -> np.ndarray:
-    """Probe ``path``, sample frame indices within its real frame count and decode them.
+                     timeout: float = 0.0, device: str = "cpu") -> np.ndarray:
+    """Probe ``path``, sample frame indices within its real frame count and decode them (on ``device``,
+    see ``read_frames``).
 
     Returns uint8 ``(T, H, W, 3)``. Raises DecodeError or DecodeTimeout for a broken or slow video.
     """
@@ -91,7 +92,7 @@ def load_clip_frames(path: str | Path, sampling: ClipSampling, train: bool, view
             raise DecodeError(path, "no decodable frame")
         indices = sample_indices(sampling.method, info.num_frames, sampling.num_frames, train, view,
                                  num_views, generator, sampling.stride, info.fps, sampling.target_fps)
-        return read_frames(path, indices, backend)
+        return read_frames(path, indices, backend, device)
 
 
 def failure_reason(error: BaseException) -> str:
@@ -134,7 +135,7 @@ class VideoDataset(Dataset):
                  transform: TrainTransform | ViewTransform, path_prefix: str | Path = "",
                  num_temporal_views: int = 1, num_spatial_crops: int = 1,
                  max_decode_retries: int = 10, decode_timeout: float = 0.0, backend: str = "auto",
-                 seed: int = 0) -> None:
+                 seed: int = 0, decode_device: str = "cpu") -> None:
         if split not in SPLITS:
             raise ValueError(f"split {split!r} must be one of {SPLITS}")
         if sampling.method not in SAMPLING_METHODS:
@@ -149,6 +150,7 @@ class VideoDataset(Dataset):
         self.num_temporal_views, self.num_spatial_crops = num_temporal_views, num_spatial_crops
         self.max_decode_retries, self.decode_timeout = max_decode_retries, decode_timeout
         self.backend, self.seed, self.epoch = check_backend(backend), seed, 0
+        self.decode_device = resolve_decode_device(decode_device, self.backend)  # one warning if it cannot be
         self._list_hash = videos.sha256
         self._decoded: tuple[int, int, np.ndarray | Failure] | None = None  # test: last view's frames
 
@@ -194,7 +196,8 @@ class VideoDataset(Dataset):
             path = self.video_path(video_index)
             try:
                 frames = load_clip_frames(path, self.sampling, self.split == "train", generator=generator,
-                                          backend=self.backend, timeout=self.decode_timeout)
+                                          backend=self.backend, timeout=self.decode_timeout,
+                                          device=self.decode_device)
             except DECODE_FAILURES as error:
                 failures.append((path, failure_reason(error)))
                 video_index = self._replacement(video_index, generator)
@@ -240,7 +243,7 @@ class VideoDataset(Dataset):
         try:
             result: np.ndarray | Failure = load_clip_frames(
                 path, self.sampling, train=False, view=temporal_view, num_views=self.num_temporal_views,
-                backend=self.backend, timeout=self.decode_timeout)
+                backend=self.backend, timeout=self.decode_timeout, device=self.decode_device)
         except DECODE_FAILURES as error:
             result = (path, failure_reason(error))
         self._decoded = (video_index, temporal_view, result)
@@ -345,7 +348,7 @@ def dataset_of(cfg, videos: VideoList, split: str, path_prefix: str | Path = "")
         videos, split, ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS), transform,
         path_prefix=path_prefix, num_temporal_views=cfg.TEST.NUM_TEMPORAL_VIEWS if testing else 1,
         num_spatial_crops=crops, max_decode_retries=data.MAX_DECODE_RETRIES, decode_timeout=data.DECODE_TIMEOUT,
-        backend=data.DECODING_BACKEND, seed=cfg.RNG_SEED)
+        backend=data.DECODING_BACKEND, seed=cfg.RNG_SEED, decode_device=data.DECODE_DEVICE)
 
 
 def check_videos_reachable(dataset: VideoDataset, probe: int = 20) -> None:

@@ -93,9 +93,14 @@ def _worker_start(worker_id: int) -> None:
 def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: ShardSampler | EpochSampler, batch_size: int,
             ctx: DistContext, train: bool) -> DataLoader:
     batches = math.ceil(len(sampler) / batch_size)  # no more worker processes than batches (one video: one)
+    workers = min(cfg.DATA_LOADER.NUM_WORKERS, batches)
+    # Workers decoding on the GPU need their own CUDA context: forked children of a process that
+    # initialised CUDA cannot make one, spawned ones can.
+    spawn = dataset.decode_device == "cuda" and workers > 0
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
-        num_workers=min(cfg.DATA_LOADER.NUM_WORKERS, batches),
+        multiprocessing_context="spawn" if spawn else None,
+        num_workers=workers,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=collate_views if dataset.split == "test" else collate_clips,
         worker_init_fn=_worker_start, generator=torch.Generator() if train else None)

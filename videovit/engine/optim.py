@@ -4,7 +4,8 @@ Weight decay is not applied to norms and biases (every 1-D tensor) nor to the pa
 names in ``no_weight_decay()`` (embeddings, position tables). With SOLVER.LAYER_DECAY < 1 a parameter
 at depth ``model.layer_id(name)`` of ``model.num_layers`` gets the learning-rate factor
 ``decay ** (num_layers - 1 - layer)``: the head trains at the full rate, the stem at the smallest.
-Both come from the model-family contract (docs/adding-a-backbone.md).
+Both come from the model-family contract (docs/adding-a-backbone.md). On CUDA, Adam and AdamW run
+PyTorch's fused kernel (one launch for every parameter; docs/performance.md).
 """
 from __future__ import annotations
 
@@ -56,18 +57,31 @@ def parameter_groups(model: VideoBackbone, weight_decay: float, layer_decay: flo
     return [groups[key] for key in sorted(groups)]
 
 
-def build_optimizer(cfg: CfgNode, model: VideoBackbone, world_size: int) -> torch.optim.Optimizer:
-    """SOLVER.OPTIMIZER over ``parameter_groups`` at the batch-scaled SOLVER.BASE_LR."""
+FUSED_OPTIMIZERS = ("adam", "adamw")  # timm names of torch.optim classes with a fused implementation
+
+
+def uses_fused_kernel(optimizer: str, device: torch.device) -> bool:
+    """True where the fused implementation is used: Adam and AdamW on CUDA."""
+    return device.type == "cuda" and optimizer.lower() in FUSED_OPTIMIZERS
+
+
+def build_optimizer(cfg: CfgNode, model: VideoBackbone, world_size: int,
+                    fused: bool | None = None) -> torch.optim.Optimizer:
+    """SOLVER.OPTIMIZER over ``parameter_groups`` at the batch-scaled SOLVER.BASE_LR.
+
+    ``fused`` None: the fused kernel where ``uses_fused_kernel`` says so for the model's device."""
     solver = cfg.SOLVER
     groups = parameter_groups(model, solver.WEIGHT_DECAY, solver.LAYER_DECAY)
     lr = solver.BASE_LR * lr_scale_factor(cfg, world_size)
+    if fused is None:
+        fused = uses_fused_kernel(solver.OPTIMIZER, next(model.parameters()).device)
     try:
-        return create_optimizer_v2(groups, opt=solver.OPTIMIZER, lr=lr,
-                                   weight_decay=solver.WEIGHT_DECAY)
+        extra: dict[str, Any] = {"fused": True} if fused else {}
+        return create_optimizer_v2(groups, opt=solver.OPTIMIZER, lr=lr, weight_decay=solver.WEIGHT_DECAY, **extra)
     except ValueError as err:
         raise ValueError(f"SOLVER.OPTIMIZER {solver.OPTIMIZER!r} is not usable: {err}; pick one "
                          f"of timm.optim.list_optimizers(), e.g. adamw or sgd") from err
 
 
-__all__ = ["build_optimizer", "global_batch_size", "layer_ids", "lr_scale_factor", "parameter_groups",
-           "skips_weight_decay"]
+__all__ = ["FUSED_OPTIMIZERS", "build_optimizer", "global_batch_size", "layer_ids", "lr_scale_factor",
+           "parameter_groups", "skips_weight_decay", "uses_fused_kernel"]

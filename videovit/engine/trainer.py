@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import warnings
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -50,6 +49,7 @@ from videovit.runtime.distributed import (
     signal_flags,
     signal_from_flags,
     signal_on_any_process,
+    wrap_distributed,
 )
 from videovit.runtime.precision import autocast_factory, build_grad_scaler
 from videovit.signals import received_signal, signal_name, signals_blocked, signals_deferred
@@ -155,7 +155,7 @@ class Trainer:
         if found is not None:
             self.resume(*found)
         stats.rewind(self.position.global_step)  # steps past the checkpoint (or all, without one) run again
-        self.model: nn.Module = self._wrap_distributed()
+        self.model: nn.Module = wrap_distributed(self.module, ctx)
 
     # ------------------------------------------------------------------ set-up
 
@@ -165,16 +165,6 @@ class Trainer:
                 f"{self.train_set.source} has {self.train_set.num_videos} videos, fewer than one optimiser step "
                 f"takes (TRAIN.BATCH_SIZE {self.cfg.TRAIN.BATCH_SIZE} x {self.ctx.world_size} processes x "
                 f"TRAIN.ACCUM_STEPS {self.accum}); lower TRAIN.BATCH_SIZE or TRAIN.ACCUM_STEPS, or list more videos")
-
-    def _wrap_distributed(self) -> nn.Module:
-        """The module under DistributedDataParallel when there are several processes."""
-        if not self.ctx.distributed:
-            return self.module
-        # Depthwise conv weights (C, 1, k, k) get gradients whose stride on the size-1 axis differs
-        # from the bucket's; the layouts are equivalent and DDP's warning about it is a false alarm.
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-        device_ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
-        return DistributedDataParallel(self.module, device_ids=device_ids, gradient_as_bucket_view=True)
 
     # ------------------------------------------------------------------ the run
 

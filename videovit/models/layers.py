@@ -39,3 +39,28 @@ class Attention(nn.Module):
     def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, C)`` -> queries, keys and values side by side ``(B, N, 3C)`` (a subclass may bias them)."""
         return self.qkv(x)
+
+
+class ClassAttention(nn.Module):
+    """Class attention (CaiT; VOLO's post-network): the class token alone queries every token, through
+    ``scaled_dot_product_attention``. Parameter names (``kv``, ``q``, ``proj``) are timm's and the
+    official VOLO's, so it replaces timm's explicit matmul-softmax module without changing a checkpoint.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B, N, C)``, class token first; returns the class token's update ``(B, 1, C)``."""
+        b, n, c = x.shape
+        k, v = self.kv(x).reshape(b, n, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q = self.q(x[:, :1]).reshape(b, 1, self.num_heads, self.head_dim).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, 1, c))

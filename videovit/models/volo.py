@@ -32,6 +32,7 @@ from videovit.models.family import (
     new_classifier,
 )
 from videovit.models.initialisation import init_weights
+from videovit.models.layers import ClassAttention
 from videovit.models.positions import resize_grid
 from videovit.models.recompute import run_block
 from videovit.models.registry import register_family
@@ -170,6 +171,8 @@ class VideoVOLO(VideoBackbone):
         self.post_network = nn.ModuleList(
             ClassBlock(dim=width, num_heads=num_heads[-1], mlp_ratio=mlp_ratio, qkv_bias=False)
             for _ in range(2))
+        for block in self.post_network:  # the same weights through SDPA instead of timm's matmul + softmax
+            block.attn = ClassAttention(width, num_heads[-1])
         self.aux_head = new_classifier(width, num_classes)
         self.norm = nn.LayerNorm(width, eps=NORM_EPS)
         self.head_drop = nn.Dropout(config.drop_rate)

@@ -9,9 +9,10 @@ docs/data.md for the measured file-size / read-cost table behind the default int
 An output is written under a temporary name unique to its process (``partial_files.py``), verified
 (it decodes to its end, holds the expected number of frames, each at the source's time, or at the
 forced rate, and every keyframe is an exact restart point), and only then renamed into place; an
-existing output is therefore finished and is skipped on a rerun. Sources are only read. The worker
-processes die with the tool, and a signal stops it within a second, keeping the finished outputs
-(``videovit.workers``).
+existing output is therefore finished and is skipped on a rerun. Its stream index (the loader's
+exactness proof) is then stored beside it as ``<output>.index.json``, so that reading it costs no
+demux pass. Sources are only read. The worker processes die with the tool, and a signal stops it
+within a second, keeping the finished outputs (``videovit.workers``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from videovit.data.decoding.index import index_video, open_video
+from videovit.data.decoding.index import index_video, open_video, save_index
 from videovit.data.decoding.stream import frame_times
 from videovit.data.lists import VIDEO_EXTENSIONS, ListEntry, read_list, write_list
 from videovit.errors import DecodeError, InputPathError, Interrupted, UsageError
@@ -203,6 +204,7 @@ def prepare_video(source: Path, destination: Path, settings: PrepareSettings) ->
     try:
         with written_whole(destination) as partial:
             prepared = verify_output(partial, _encode(source, partial, settings))  # frames: all the source decodes to
+        save_index(destination, index_video(destination))  # the loader's exactness proof (docs/data.md)
         return prepared
     except (DecodeError, av.FFmpegError, OSError) as error:
         raise PrepareError(str(error)) from error

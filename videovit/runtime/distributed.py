@@ -7,12 +7,15 @@ NCCL for CUDA devices, gloo on CPU (DIST_BACKEND "auto").
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from yacs.config import CfgNode
 
 from videovit.config.validation import device_problems
@@ -98,6 +101,21 @@ def init_distributed(device_preference: str = "auto", backend_preference: str = 
     return DistContext(rank, world_size, local_rank, device, backend)
 
 
+def wrap_distributed(module: nn.Module, ctx: DistContext) -> nn.Module:
+    """``module`` under DistributedDataParallel when there are several processes, else ``module``.
+
+    Gradients are views into DDP's communication buckets (``gradient_as_bucket_view``): no copy
+    between the two, and one gradient-sized buffer less per process.
+    """
+    if not ctx.distributed:
+        return module
+    # Depthwise conv weights (C, 1, k, k) get gradients whose stride on the size-1 axis differs
+    # from the bucket's; the layouts are equivalent and DDP's warning about it is a false alarm.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids, gradient_as_bucket_view=True)
+
+
 def shutdown_distributed() -> None:
     """Leave the process group (no-op for a single process)."""
     if dist.is_available() and dist.is_initialized():
@@ -168,4 +186,4 @@ def signal_on_any_process(device: torch.device) -> int | None:
 
 __all__ = ["DistContext", "all_gather_objects", "all_reduce_sum", "any_process", "barrier",
            "get_rank", "get_world_size", "init_distributed", "resolve_backend", "resolve_device",
-           "shutdown_distributed", "signal_flags", "signal_from_flags", "signal_on_any_process"]
+           "shutdown_distributed", "signal_flags", "signal_from_flags", "signal_on_any_process", "wrap_distributed"]

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from videovit.data.decoding.api import (
     BACKENDS,
+    DECODE_DEVICES,
     DEFAULT_BACKEND,
+    DecodeDeviceWarning,
     available_backends,
     backend_unavailable,
     check_backend,
     probe_video,
     read_frames,
+    resolve_decode_device,
 )
 from videovit.data.decoding.index import VideoInfo
 
 __all__ = [
     "BACKENDS",
+    "DECODE_DEVICES",
     "DEFAULT_BACKEND",
+    "DecodeDeviceWarning",
     "VideoInfo",
     "available_backends",
     "backend_unavailable",
     "check_backend",
     "probe_video",
     "read_frames",
+    "resolve_decode_device",
 ]

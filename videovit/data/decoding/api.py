@@ -5,6 +5,7 @@ DataLoader worker processes that call these functions.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from videovit.data.decoding.errors import check_video_file
 from videovit.data.decoding.index import StreamIndex, VideoInfo, index_video
 from videovit.data.decoding.pyav_backend import probe_with_pyav, read_with_pyav
 from videovit.data.decoding.torchcodec_backend import (
+    DecodeDeviceWarning,
+    decode_device_unavailable,
     probe_with_torchcodec,
     read_with_torchcodec,
     torchcodec_refusal,
@@ -32,12 +35,13 @@ class Backend:
     probe: Callable[[Path], VideoInfo]
 
 
-def read_with_auto(path: Path, indices: Sequence[int], index: StreamIndex | None = None) -> np.ndarray:
-    """torchcodec where it loads and is exact for the file, else PyAV (also when torchcodec fails)."""
+def read_with_auto(path: Path, indices: Sequence[int], index: StreamIndex | None = None,
+                   device: str = "cpu") -> np.ndarray:
+    """torchcodec (on ``device``) where it loads and is exact for the file, else PyAV (also when torchcodec fails)."""
     index = index_video(path) if index is None else index
     if torchcodec_unavailable() is None and torchcodec_refusal(index) is None:
         try:
-            return read_with_torchcodec(path, indices, index)
+            return read_with_torchcodec(path, indices, index, device)
         except DecodeError:
             pass  # PyAV's sequential decoding gives the definitive answer
     return read_with_pyav(path, indices, index)
@@ -53,6 +57,8 @@ BACKENDS: dict[str, Backend] = {
 }
 
 DEFAULT_BACKEND = "auto"
+DECODE_DEVICES = ("cpu", "cuda")
+GPU_DECODING_BACKENDS = {"torchcodec": read_with_torchcodec, "auto": read_with_auto}
 # Why an optional backend cannot run here (None: it can).
 _UNAVAILABLE: dict[str, Callable[[], str | None]] = {
     "decord": decord_unavailable, "torchcodec": lambda: torchcodec_unavailable(),
@@ -104,11 +110,32 @@ def probe_video(path: str | Path, backend: str = DEFAULT_BACKEND) -> VideoInfo:
     return BACKENDS[check_backend(backend)].probe(check_video_file(path))
 
 
-def read_frames(path: str | Path, indices: Iterable[int], backend: str = DEFAULT_BACKEND) -> np.ndarray:
+def resolve_decode_device(device: str, backend: str) -> str:
+    """``device`` ("cpu" or "cuda", DATA.DECODE_DEVICE) where frames of ``backend`` can be decoded there;
+    "cpu" after one ``DecodeDeviceWarning`` saying why not otherwise."""
+    if device not in DECODE_DEVICES:
+        raise ValueError(f"decode device {device!r} must be one of {DECODE_DEVICES}")
+    if device == "cpu":
+        return device
+    reason = (f"the {backend!r} backend decodes on the CPU only; use 'auto' or 'torchcodec'"
+              if backend not in GPU_DECODING_BACKENDS else decode_device_unavailable())
+    if reason is None:
+        return device
+    warnings.warn(f"DATA.DECODE_DEVICE cuda: {reason}; decoding on the CPU", DecodeDeviceWarning, stacklevel=2)
+    return "cpu"
+
+
+def read_frames(path: str | Path, indices: Iterable[int], backend: str = DEFAULT_BACKEND,
+                device: str = "cpu") -> np.ndarray:
     """Exactly the frames at the 0-based ``indices`` (any order, repeats allowed) of ``path``.
 
     Returns an (N, H, W, 3) uint8 RGB array. Indices at or past ``probe_video(path).num_frames``
-    raise DecodeError (callers clamp them); so does any file that cannot be decoded.
+    raise DecodeError (callers clamp them); so does any file that cannot be decoded. ``device``
+    "cuda" decodes with torchcodec's GPU decoder where ``resolve_decode_device`` allows it (the
+    caller resolves it once), with the same exactness checks.
     """
     wanted = _checked_indices(indices)
-    return BACKENDS[check_backend(backend)].read(check_video_file(path), wanted, None)
+    name = check_backend(backend)
+    if device == "cuda" and name in GPU_DECODING_BACKENDS:
+        return GPU_DECODING_BACKENDS[name](check_video_file(path), wanted, None, device)
+    return BACKENDS[name].read(check_video_file(path), wanted, None)
