@@ -2,10 +2,14 @@
 
 Nothing is trained: a randomly initialised tiny model of each family, its head perturbed (so a model
 that failed to load the weights would score differently), saved by the engine's ``CheckpointManager``
-with the fields of a run's ``checkpoint_*.pyth`` that loading a trained model reads.
+with the fields of a run's ``checkpoint_*.pyth`` that loading a trained model reads. Also the damage a
+faulty disk does to such a file (``zero_four_kilobytes``).
 """
 from __future__ import annotations
 
+import io
+import struct
+import zipfile
 from pathlib import Path
 
 import torch
@@ -62,3 +66,16 @@ def save_checkpoint(root: Path, family: str = "regionvit", ema: bool = False) ->
                "epoch": 1, "global_step": 1, "epoch_step": 0}
     path = CheckpointManager(root, period=1, keep=1).save(payload, epoch=1)
     return path, {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def zero_four_kilobytes(checkpoint: bytes) -> bytes:
+    """The issue's damage: 4 KB zeroed in the middle of a checkpoint, inside its largest tensor (so the bytes
+    do change, and torch.load, which checks no checksum, reads the file without a word)."""
+    with zipfile.ZipFile(io.BytesIO(checkpoint)) as archive:
+        largest = max(archive.infolist(), key=lambda info: info.file_size)
+    header = largest.header_offset
+    name_length, extra_length = struct.unpack("<HH", checkpoint[header + 26:header + 30])
+    middle = header + 30 + name_length + extra_length + largest.file_size // 2
+    damaged = checkpoint[:middle - 2048] + bytes(4096) + checkpoint[middle + 2048:]
+    assert damaged != checkpoint, "the middle of the largest tensor was already zero"
+    return damaged

@@ -116,7 +116,8 @@ def test_unreadable_newest_checkpoint_falls_back_to_an_older_one(trained, tiny_d
     (output_dir / "checkpoints" / "checkpoint_epoch_00003.pyth").unlink()
     run_tiny(*tiny_data, output_dir, **{"TEST.ENABLE": False, "TRAIN.EPOCHS": 2})
     log = (output_dir / "log.txt").read_text()
-    assert "skipping unusable checkpoint" in log
+    assert "skipping checkpoint_latest.pyth, trying an older checkpoint: " in log
+    assert "checkpoint_latest.pyth is a text file, not a checkpoint" in log
     assert "checkpoint_epoch_00002.pyth at epoch 2 step 6" in log and "training already complete" in log
 
 

@@ -19,7 +19,7 @@ from videos import make_indexed_video
 
 import videovit
 from videovit.checkpoint import read_checkpoint
-from videovit.checkpoint.exported import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE
+from videovit.checkpoint.exported import CARD_FILE, CONFIG_FILE, ONNX_FILE, WEIGHTS_DIGEST_KEY, WEIGHTS_FILE
 from videovit.deploy.classifier import VideoClassifier
 from videovit.deploy.onnx import MAX_ABS_DIFF, check_onnx, export_onnx
 from videovit.errors import CheckpointError, Interrupted
@@ -162,8 +162,12 @@ def test_a_folder_whose_weights_do_not_fit_is_refused(exported, tmp_path) -> Non
     from safetensors.torch import save_file
     save_file({"regional_embed.proj.weight": torch.zeros(3, 3, 2, 2), "head.weight": torch.zeros(3, 3)},
               str(broken / WEIGHTS_FILE))
+    with pytest.raises(CheckpointError, match=r"model.safetensors is damaged: its SHA-256 differs from the one in "
+                                              r"\S+config.json"):
+        videovit.from_pretrained(broken)  # the weights are not those the export wrote
+    (broken / CONFIG_FILE).write_text(json.dumps({k: v for k, v in config.items() if k != WEIGHTS_DIGEST_KEY}))
     with pytest.raises(CheckpointError, match="does not cover the model"):
-        videovit.from_pretrained(broken)
+        videovit.from_pretrained(broken)  # no checksum (exported before they existed): the weights are judged
     (broken / CONFIG_FILE).write_text("{}")
     with pytest.raises(CheckpointError, match="not written by tools/export.py"):
         videovit.from_pretrained(broken)

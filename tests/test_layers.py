@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "videovit"
 # Room -> its place in the one import order: a module may import its own room and the rooms of lower
 # places; rooms sharing a place never import each other. ``videovit/__init__.py`` sits above them all.
 LAYERS = {
-    "base": 0,  # errors.py, signals.py, workers.py, cli.py, lazy.py
+    "base": 0,  # errors.py, signals.py, workers.py, cli.py, lazy.py, files.py
     "config": 1,
     "models": 2,
     "checkpoint": 3,
@@ -26,7 +26,7 @@ LAYERS = {
     "deploy": 9, "viz": 9, "recipes": 9,
     "bench": 10,  # measures everything below it, deployment paths included
 }
-BASE_MODULES = ("errors", "signals", "workers", "cli", "lazy")
+BASE_MODULES = ("errors", "signals", "workers", "cli", "lazy", "files")
 TOP = "package"
 
 

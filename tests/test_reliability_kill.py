@@ -9,7 +9,6 @@ uninterrupted run exactly.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from saved_models import zero_four_kilobytes
 from tiny_runs import (
     RUN_NET,
     RUN_TIMEOUT,
@@ -30,6 +30,7 @@ from tiny_runs import (
     make_tiny_dataset,
     resumed_step,
     run_to_completion,
+    stats_steps,
     tiny_overrides,
 )
 
@@ -69,12 +70,6 @@ def kill_when_logged(args: list[str], output_dir: Path, line: str) -> str:
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL
     return log_file.read_text()
-
-
-def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
-    """(kind, global step) of every stats.jsonl record, in file order."""
-    lines = (output_dir / "stats.jsonl").read_text().splitlines()
-    return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
 
 
 @pytest.fixture(scope="module")
@@ -133,21 +128,25 @@ def test_sigkill_between_checkpoint_write_and_rename_keeps_the_previous_checkpoi
     assert_same_final_state(output_dir, reference)
 
 
-def test_torn_newest_checkpoint_is_skipped_with_a_warning_and_the_previous_one_used(
-        tiny_data, reference, tmp_path) -> None:
-    output_dir = tmp_path / "torn"
+@pytest.mark.parametrize("damage,reason", [
+    (lambda whole: whole[: len(whole) // 2], "is a truncated or damaged zip archive"),
+    (zero_four_kilobytes, "is damaged: its contents do not match the SHA-256 checksum saved in it"),
+], ids=["torn", "zeroed_4k"])
+def test_damaged_newest_checkpoint_is_skipped_with_the_reason_and_the_previous_one_used(
+        tiny_data, reference, tmp_path, damage, reason) -> None:
+    output_dir = tmp_path / "damaged"
     shutil.copytree(reference, output_dir)
     folder = output_dir / "checkpoints"
     whole = (folder / "checkpoint_latest.pyth").read_bytes()
     (folder / "checkpoint_latest.pyth").unlink()       # a hard link of epoch 2's: write a new file
-    (folder / "checkpoint_latest.pyth").write_bytes(whole[: len(whole) // 2])
+    (folder / "checkpoint_latest.pyth").write_bytes(damage(whole))
     (folder / "checkpoint_epoch_00002.pyth").unlink()  # epoch 2's save tore before its periodic copy
     (output_dir / "log.txt").unlink()
 
     restart_log = run_to_completion(tiny_overrides(*tiny_data, output_dir, **SETTINGS))
 
-    assert re.search(r"skipping unusable checkpoint: \S+checkpoint_latest\.pyth is not a loadable checkpoint",
-                     restart_log)
+    assert re.search(rf"skipping checkpoint_latest\.pyth, trying an older checkpoint: \S+checkpoint_latest\.pyth "
+                     rf"{reason}", restart_log), restart_log
     assert resumed_step(restart_log) == ("checkpoint_epoch_00001.pyth", 6, 0)
     assert "epoch 1/2" not in restart_log and "epoch 2/2 step 1/6" in restart_log
     assert_same_final_state(output_dir, reference)

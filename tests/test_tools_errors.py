@@ -6,6 +6,7 @@ case in ``MISSING_INPUT`` (its command line naming a file that does not exist).
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,24 @@ def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Pat
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert len(errors) == 1 and str(tmp_path) in errors[0], done.stderr[-2000:]
     print(f"{tool}: {errors[0]}")
+
+
+# A binary file given where each tool reads text: the error names the file (no UnicodeDecodeError traceback).
+BINARY_INPUT: dict[str, list[str]] = {
+    "run_net.py": ["--cfg", "{binary}"],
+    "model_info.py": ["--cfg", "{binary}"],
+    "plot.py": ["curves", "--stats", "{binary}", "--out", "{folder}/curves.png"],
+    "check_videos.py": ["--list", "{binary}"],
+    "predict.py": ["--checkpoint", "{binary}", "--list", "{binary}", "--out", "{folder}/predictions.csv"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(BINARY_INPUT))
+def test_a_binary_file_given_as_text_is_one_error_line_naming_it(tool: str, tmp_path: Path, capsys) -> None:
+    binary = tmp_path / "input.bin"
+    binary.write_bytes(bytes(range(128, 256)) * 20)
+    args = [arg.format(binary=binary, folder=tmp_path) for arg in BINARY_INPUT[tool]]
+    status = runpy.run_path(str(REPO_ROOT / "tools" / tool))["main"](args)
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("error: ") and str(binary) in err.strip().splitlines()[-1], err

@@ -98,6 +98,12 @@ def read_stats(output_dir: Path, kind: str) -> list[dict]:
     return [record for record in map(json.loads, lines) if record["kind"] == kind]
 
 
+def stats_steps(output_dir: Path) -> list[tuple[str, int]]:
+    """(kind, global step) of every stats.jsonl record, in file order (timings differ between runs)."""
+    lines = (output_dir / "stats.jsonl").read_text().splitlines()
+    return [(record["kind"], record["global_step"]) for record in map(json.loads, lines)]
+
+
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint as saved (it must load with weights_only=True)."""
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -73,6 +73,28 @@ class DecodeError(UserError, RuntimeError):
         return (type(self), (self.path, self.reason))
 
 
+class StorageError(UserError):
+    """A file could not be written because of the storage (no space, quota, permission, read-only folder).
+
+    The message names the file and the storage's reason, then what stays safe (``consequence``, e.g. the
+    last good checkpoint) and what to do (``remedy``). Built by ``videovit.files``.
+    """
+
+    status = 1
+
+    def __init__(self, path: str | Path, reason: str, remedy: str, consequence: str = "") -> None:
+        parts = [f"cannot write {path}: {reason}", *([consequence] if consequence else []), remedy]
+        super().__init__("; ".join(parts))
+        self.path, self.reason, self.remedy, self.consequence = str(path), reason, remedy, consequence
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason, self.remedy, self.consequence))
+
+    def with_consequence(self, consequence: str, remedy: str | None = None) -> StorageError:
+        """The same failure, saying what stayed safe (and, when given, another remedy)."""
+        return StorageError(self.path, self.reason, self.remedy if remedy is None else remedy, consequence)
+
+
 class NonFiniteLossError(UserError, RuntimeError):
     """Training stopped on a non-finite loss; the message names the step, the batch and the last good
     checkpoint."""
@@ -107,4 +129,4 @@ class Interrupted(BaseException):
 
 __all__ = ["BackendChoiceError", "CheckFailedError", "CheckpointError", "ConfigError", "DataSetupError",
            "DecodeError", "InputPathError", "Interrupted", "ListFileError", "MissingDependencyError",
-           "ModelOptionError", "NonFiniteLossError", "UsageError", "UserError"]
+           "ModelOptionError", "NonFiniteLossError", "StorageError", "UsageError", "UserError"]

@@ -4,7 +4,8 @@ One module holds the format, its writer and its reader (docs/deployment.md, "Exp
 
     model.safetensors   the weights (plain or EMA), nothing pickled
     config.json         model name and architecture overrides, input protocol, label map, which weights,
-                        and the full videovit config (YAML): what the reader rebuilds the model from
+                        the full videovit config (YAML): what the reader rebuilds the model from, and
+                        the SHA-256 of model.safetensors, checked whenever the folder is read
     README.md           model card: protocol, the run's test results when known, how to load
     model.onnx          optional: the same model for onnxruntime (``videovit.deploy.onnx``)
 
@@ -19,6 +20,7 @@ decides how it is read (``folder_kind`` -> ``FOLDER_READERS``): another kind of 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,11 +30,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from videovit.checkpoint.formats import read_safetensors
 from videovit.errors import CheckpointError, UsageError
+from videovit.files import sha256_of_file
 from videovit.models import VideoBackbone, architecture_overrides
 from videovit.signals import signals_deferred
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -42,6 +48,7 @@ EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, ONNX_FILE)
 FORMAT = "videovit-export"
 FORMAT_VERSION = 1
 PARTIAL_MARK = ".partial-"
+WEIGHTS_DIGEST_KEY = "weights_sha256"  # config.json's SHA-256 of model.safetensors
 
 
 # ---------------------------------------------------------------------------- writing
@@ -83,7 +90,7 @@ def write_model_folder(folder: Path, model: VideoBackbone, weights: str, metrics
     """
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "source": FORMAT})
-    config = model_config(model, weights)
+    config = {**model_config(model, weights), WEIGHTS_DIGEST_KEY: sha256_of_file(folder / WEIGHTS_FILE)}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / CARD_FILE).write_text(model_card(config, metrics, source), encoding="utf-8")
     return config
@@ -194,7 +201,7 @@ def folder_kind(config: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) else ""
 
 
-def _read_videovit_export(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+def _read_videovit_export(folder: Path, config: dict[str, Any], log: Callable[[str], None] | None) -> dict[str, Any]:
     config_path = folder / CONFIG_FILE
     if "videovit_config" not in config:
         raise CheckpointError(f"{config_path} has no videovit_config; export the model again with tools/export.py")
@@ -204,22 +211,38 @@ def _read_videovit_export(folder: Path, config: dict[str, Any]) -> dict[str, Any
         raise CheckpointError(f"{config_path}: id2label must map 0..K-1 to class names; export the model again")
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"{folder} has no {WEIGHTS_FILE}; export the model again with tools/export.py")
-    return {"model": load_file(str(folder / WEIGHTS_FILE), device="cpu"), "config": config["videovit_config"],
+    verify_weights(folder / WEIGHTS_FILE, config.get(WEIGHTS_DIGEST_KEY), config_path, log)
+    return {"model": read_safetensors(folder / WEIGHTS_FILE), "config": config["videovit_config"],
             "class_names": class_names}
 
 
-# folder_kind -> reader of (folder, its parsed config.json) -> contents in the videovit checkpoint layout.
-FOLDER_READERS: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {FORMAT: _read_videovit_export}
+def verify_weights(weights: Path, expected: str | None, config_path: Path,
+                   log: Callable[[str], None] | None = None) -> None:
+    """Check ``weights`` against the SHA-256 ``config_path`` records; a folder exported before exports
+    carried one loads with a note to ``log`` (default: the module's logger) that it could not be verified."""
+    if expected is None:
+        (log or logger.info)(f"{config_path} records no {WEIGHTS_DIGEST_KEY} (exported before videovit wrote "
+                             f"checksums): {weights} could not be verified")
+    elif sha256_of_file(weights) != expected:
+        raise CheckpointError(f"{weights} is damaged: its SHA-256 differs from the one in {config_path}, so it "
+                              "changed after the export (a faulty disk, an interrupted copy); export the model "
+                              "again or use another copy of the folder")
 
 
-def read_model_folder(folder: str | Path) -> dict[str, Any]:
+# folder_kind -> reader of (folder, its parsed config.json, where notes go) -> contents in the videovit
+# checkpoint layout.
+FolderReader = Callable[[Path, dict[str, Any], Callable[[str], None] | None], dict[str, Any]]
+FOLDER_READERS: dict[str, FolderReader] = {FORMAT: _read_videovit_export}
+
+
+def read_model_folder(folder: str | Path, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """``{"model": weights, "config": videovit config (YAML), "class_names": [...]}`` of a model folder,
-    read by the reader of its kind."""
+    read by the reader of its kind (weights that cannot be verified are said to ``log``)."""
     folder = Path(folder)
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
-        raise CheckpointError(f"{folder} is not a model folder (it has no {CONFIG_FILE}); give a checkpoint file "
-                              "or a folder written by tools/export.py")
+        raise CheckpointError(f"{folder} is a folder but not a model folder (it has no {CONFIG_FILE}); give a "
+                              "checkpoint file or a folder written by tools/export.py")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -228,9 +251,9 @@ def read_model_folder(folder: str | Path) -> dict[str, Any]:
     if reader is None:
         raise CheckpointError(f"{config_path} was not written by tools/export.py (no '{FORMAT}' format); export "
                               "the model again with tools/export.py")
-    return reader(folder, config)
+    return reader(folder, config, log)
 
 
 __all__ = ["CARD_FILE", "CONFIG_FILE", "EXPORT_FILES", "FOLDER_READERS", "FORMAT", "FORMAT_VERSION", "ONNX_FILE",
-           "WEIGHTS_FILE", "exporting_to", "folder_kind", "model_card", "model_config", "read_model_folder",
-           "write_model_folder"]
+           "WEIGHTS_DIGEST_KEY", "WEIGHTS_FILE", "exporting_to", "folder_kind", "model_card", "model_config",
+           "read_model_folder", "verify_weights", "write_model_folder"]

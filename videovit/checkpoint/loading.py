@@ -40,7 +40,7 @@ def load_pretrained(model: VideoBackbone, path: str | Path, checkpoint_type: str
 
     See ``load_checkpoint_contents`` for the rules.
     """
-    return load_checkpoint_contents(model, read_checkpoint(path, trust=trust), path, checkpoint_type,
+    return load_checkpoint_contents(model, read_checkpoint(path, trust=trust, log=log), path, checkpoint_type,
                                     allow_partial=allow_partial, log=log, allow_new_classifier=allow_new_classifier)
 
 

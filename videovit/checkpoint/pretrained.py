@@ -29,7 +29,7 @@ def create_model(name: str, num_frames: int | None = None, num_classes: int | No
     is logged (printed when logging is not set up). A classifier left random by a trained checkpoint is an
     error unless ``allow_new_classifier``. ``overrides`` are the family's architecture fields.
     """
-    contents: Any = read_checkpoint(pretrained, trust=trust) if pretrained else None
+    contents: Any = read_checkpoint(pretrained, trust=trust, log=show) if pretrained else None
     if num_classes is None:
         names = recorded_class_names(contents, pretrained) if pretrained else None
         num_classes = len(names) if names else DEFAULT_CLASSES

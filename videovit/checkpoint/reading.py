@@ -5,7 +5,7 @@ this project's own training checkpoints, and ``timm``, any flat state dict (docs
 """
 from __future__ import annotations
 
-import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,22 @@ from yacs.config import CfgNode
 
 from videovit.checkpoint import transformers_format
 from videovit.checkpoint.exported import read_model_folder
+from videovit.checkpoint.formats import (
+    ADVICE,
+    PICKLE,
+    SAFETENSORS,
+    ZIP,
+    file_kind,
+    load_torch_file,
+    not_a_checkpoint,
+    read_safetensors,
+)
 from videovit.errors import CheckpointError
 from videovit.models.family import CheckpointLayout, ModelFamily
 from videovit.models.registry import checkpoint_layouts, families
 
 VIDEOVIT_LAYOUT = CheckpointLayout("videovit", weights_key="model", ema_key="model_ema")
 FLAT_LAYOUT = CheckpointLayout("timm")
-TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle it, "
-              "but only for a file you trust: unpickling can run arbitrary code")
 
 
 def layouts() -> list[CheckpointLayout]:
@@ -42,35 +50,31 @@ def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
     return [f"TRAIN.CHECKPOINT_TYPE = {cfg.TRAIN.CHECKPOINT_TYPE!r} must be one of {', '.join(map(repr, valid))}"]
 
 
-def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
-    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, a folder
-    written by tools/export.py (in this project's checkpoint layout) or a transformers folder (its layout).
+def read_checkpoint(path: str | Path, trust: bool = False, log: Callable[[str], None] | None = None) -> Any:
+    """Load ``path`` without running pickled code: safetensors, a torch.save file (checksum checked,
+    ``weights_only=True``), a folder written by tools/export.py (in this project's checkpoint layout) or a
+    transformers folder (its layout).
 
-    A file holding arbitrary pickled objects is refused unless ``trust`` is set.
+    The file's kind is diagnosed first (``formats.file_kind``), so a file that is none of these is one
+    CheckpointError saying what it is. A well-formed file holding pickled Python objects is refused
+    unless ``trust`` is set. A file without checksum loads with a note to ``log`` (default: the
+    module's logger) that it could not be verified.
     """
     path = Path(path)
     if path.is_dir():
         if transformers_format.is_transformers_folder(path):
             return transformers_format.read_transformers_folder(path)
-        return read_model_folder(path)
-    if not path.is_file():
+        return read_model_folder(path, log)
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if not trust:
-            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CheckpointError(
-                f"{path} holds pickled Python objects that a safe load refuses ({detail}); "
-                f"{TRUST_HINT}") from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({err}); the file may be "
-                              "truncated or not a torch/safetensors file") from err
-    return torch.load(path, map_location="cpu", weights_only=False)
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file; {ADVICE}")
+    kind = file_kind(path)
+    if kind == SAFETENSORS:
+        return read_safetensors(path)
+    if kind in (ZIP, PICKLE):
+        return load_torch_file(path, trust=trust, note=log)
+    raise not_a_checkpoint(path, kind)
 
 
 def is_videovit_checkpoint(obj: Any) -> bool:

@@ -140,7 +140,7 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
     any checkpoint with a classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file).
     ``class_names``: the classes the model must have been trained on (checked before anything is built).
     """
-    contents = read_checkpoint(path, trust=trust)
+    contents = read_checkpoint(path, trust=trust, log=log)
     recorded = recorded_class_names(contents, path)
     if class_names is not None:
         check_class_names(recorded, class_names, path)

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from yacs.config import CfgNode
 
+from videovit.checkpoint.formats import load_torch_file, read_safetensors
 from videovit.config import load_config
 from videovit.errors import CheckpointError
 from videovit.models import ModelFamily, VideoBackbone, families, family_of, get_family
@@ -49,11 +49,8 @@ def read_transformers_folder(folder: str | Path) -> dict[str, Any]:
     {}}`` of a transformers folder (weights read without running pickled code)."""
     folder = Path(folder)
     weights = next(folder / name for name in WEIGHT_FILES if (folder / name).is_file())
-    try:
-        state = (load_file(str(weights), device="cpu") if weights.suffix == ".safetensors"
-                 else torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, EOFError) as err:
-        raise CheckpointError(f"{weights} is not a readable weights file ({err}); download or save it again") from err
+    # the one diagnosis of damaged, truncated or foreign files (checkpoint/formats.py)
+    state = read_safetensors(weights) if weights.suffix == ".safetensors" else load_torch_file(weights)
     preprocessor = folder / PREPROCESSOR_FILE
     return {WEIGHTS_KEY: state, CONFIG_KEY: _read_json(folder / CONFIG_FILE),
             PREPROCESSOR_KEY: _read_json(preprocessor) if preprocessor.is_file() else {}}
@@ -67,7 +64,7 @@ def is_transformers_contents(contents: Any) -> bool:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); download or save the model again") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} must hold a JSON object; download or save the model again")

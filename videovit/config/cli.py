@@ -8,6 +8,7 @@ from yacs.config import CfgNode
 
 from videovit.config.loading import load_config
 from videovit.errors import ConfigError
+from videovit.files import writing
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -45,10 +46,12 @@ def split_config_files(tokens: list[str]) -> tuple[list[str], list[str]]:
 
 
 def save_config(cfg: CfgNode, output_dir: str | Path) -> Path:
-    """Write the merged config as ``output_dir/config.yaml`` (re-loadable with ``--cfg``)."""
+    """Write the merged config as ``output_dir/config.yaml`` (re-loadable with ``--cfg``); a write the storage
+    refuses is a StorageError naming the file."""
     path = Path(output_dir) / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(cfg.dump())
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(cfg.dump())
     return path
 
 

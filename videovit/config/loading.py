@@ -69,7 +69,11 @@ def merge_file(cfg: CfgNode, path: Path, _seen: tuple[Path, ...] = ()) -> list[s
         raise ConfigError(f"{path}: _BASE_ files include each other in a cycle: {list(_seen)}")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist: check the --cfg path")
-    data = _parse_yaml(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not a YAML config file: not UTF-8 text ({err})") from None
+    data = _parse_yaml(text, str(path))
     base = data.pop(BASE_KEY, None)
     keys = merge_file(cfg, path.parent / base, _seen + (path,)) if base else []
     return keys + _merge_mapping(cfg, data, str(path))

@@ -1,4 +1,4 @@
-"""The checkpoint files of a training run: atomic writes, rotation, finding the newest loadable one.
+"""The checkpoint files of a training run: atomic, verified writes, rotation, finding the newest good one.
 
 (Checkpoints from elsewhere, to start from, are read by ``videovit.checkpoint``; see docs/checkpoints.md.)
 Layout in ``OUTPUT_DIR/checkpoints/``: ``checkpoint_latest.pyth`` is rewritten after every epoch
@@ -6,9 +6,11 @@ Layout in ``OUTPUT_DIR/checkpoints/``: ``checkpoint_latest.pyth`` is rewritten a
 signal or TRAIN.MAX_STEPS stops the run); every TRAIN.CHECKPOINT_PERIOD epochs (and after the last)
 it is also kept as ``checkpoint_epoch_EEEEE.pyth`` (a hard link when the file system allows it, else
 a copy), and only the newest TRAIN.CHECKPOINT_KEEP of those stay. Files are written to a temporary
-name, fsynced and renamed, so a crash never leaves a half-written checkpoint under a real name; the
-temporary file of a write that a crash interrupted is removed by the next run
-(``remove_unfinished_writes``). What a checkpoint holds is listed in docs/engine.md ("Checkpoints").
+name, fsynced and renamed (``videovit.files.atomic_write``), so a crash never leaves a half-written
+checkpoint under a real name; the temporary file of a write that a crash interrupted is removed by the
+next run (``remove_unfinished_writes``). Every file carries the SHA-256 of its contents
+(``videovit.checkpoint.checksum``), checked whenever it is read: a resumed run takes the newest one
+that verifies. What a checkpoint holds is listed in docs/engine.md ("Checkpoints").
 """
 from __future__ import annotations
 
@@ -17,16 +19,19 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import torch
 
-from videovit.errors import CheckpointError
+from videovit.checkpoint.checksum import save_sealed, verify_checksum
+from videovit.checkpoint.formats import load_torch_file
+from videovit.errors import CheckpointError, StorageError
+from videovit.files import atomic_write, fsync_directory, temporary_path, writing
 
 CHECKPOINT_SUBDIR = "checkpoints"
 LATEST_NAME = "checkpoint_latest.pyth"
 _PERIODIC = re.compile(r"checkpoint_epoch_(\d+)\.pyth$")
-_UNFINISHED_PATTERN = ".*.tmp"  # temporary names used by atomic_write and _link_or_copy
+_UNFINISHED_PATTERN = ".*.tmp"  # temporary names of videovit.files.temporary_path
 REQUIRED_KEYS = ("model", "optimizer", "epoch", "global_step")
 
 
@@ -38,57 +43,37 @@ def periodic_name(epoch: int) -> str:
 # ---------------------------------------------------------------------------- files
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """``torch.save`` ``payload`` to ``path`` through ``atomic_write``."""
-    atomic_write(path, lambda stream: torch.save(payload, stream))
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """``write`` into a temporary file in ``path``'s folder, fsync, then rename over ``path``: readers
-    see the old file or the new one, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temp.open("wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename durable (POSIX); silently skipped where directories cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    """``torch.save`` ``payload`` to ``path`` through ``atomic_write``, sealed with its SHA-256."""
+    # torch.save only writes to the stream it is given: the hashing writer is all it needs
+    atomic_write(path, lambda stream: save_sealed(stream, lambda writer: torch.save(payload, cast(BinaryIO, writer))))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
     """Make ``target`` hold ``source``'s bytes: a hard link, else an atomic copy."""
-    temp = target.with_name(f".{target.name}.tmp")
-    temp.unlink(missing_ok=True)
+    temp = temporary_path(target)
     try:
         os.link(source, temp)
-    except OSError:
-        shutil.copyfile(source, temp)
-    os.replace(temp, target)
-    _fsync_directory(target.parent)
+    except OSError:  # no hard links on this file system (a storage failure fails the copy too)
+        atomic_write(target, lambda stream: _copy_into(source, stream))
+        return
+    with writing(target):
+        try:
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        fsync_directory(target.parent)
 
 
-def read_training_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one of this project's checkpoints safely (``weights_only=True``), checking its keys."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file can fail in many ways
-        raise CheckpointError(f"{path} is not a loadable checkpoint ({type(err).__name__}: {err})") from err
+def _copy_into(source: Path, stream: BinaryIO) -> None:
+    with source.open("rb") as original:
+        shutil.copyfileobj(original, stream)
+
+
+def read_training_checkpoint(path: Path, note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Load one of this project's checkpoints safely (checksum, ``weights_only=True``), checking its keys;
+    a file without checksum loads with a note to ``note``."""
+    payload = load_torch_file(path, note=note)
     missing = [key for key in REQUIRED_KEYS
                if not isinstance(payload, dict) or key not in payload]
     if missing:
@@ -122,13 +107,28 @@ class CheckpointManager:
 
     def save(self, payload: dict[str, Any], epoch: int, final: bool = False, mid_epoch: bool = False) -> Path:
         """Write ``payload`` as the latest checkpoint; at an epoch's end also keep it as periodic when
-        the epoch says so (a mid-epoch save only replaces the latest)."""
+        the epoch says so (a mid-epoch save only replaces the latest). A storage failure raises
+        ``StorageError`` naming the file, the previous checkpoints untouched."""
         atomic_save(payload, self.latest_path)
         if not mid_epoch and (epoch % self.period == 0 or final):
             _link_or_copy(self.latest_path, self.folder / periodic_name(epoch))
             for old in self.periodic_paths()[self.keep:]:
                 old.unlink(missing_ok=True)
         return self.latest_path
+
+    def storage_failure(self, error: StorageError) -> StorageError:
+        """``error`` saying which checkpoint is intact (the newest whose checksum holds) and that a rerun of
+        the same command resumes from it once the storage is fixed."""
+        for path in self.candidates():
+            try:
+                verify_checksum(path)
+            except CheckpointError:
+                continue
+            intact = ("its previous version, the last good checkpoint, is intact" if str(path) == error.path
+                      else f"the last good checkpoint {path} is intact")
+            return error.with_consequence(intact, f"{error.remedy}, then rerun the same command to resume from it")
+        return error.with_consequence("no checkpoint of this run was saved yet",
+                                      f"{error.remedy}, then rerun the same command")
 
     def remove_unfinished_writes(self, warn: Callable[[str], None]) -> None:
         """Delete the temporary files of saves that a crash interrupted (call before this run saves)."""
@@ -138,14 +138,15 @@ class CheckpointManager:
                  f"saving); the complete checkpoints are untouched")
 
     def newest_loadable(self, warn: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
-        """The newest checkpoint that loads, with its contents; unreadable ones are reported and skipped."""
+        """The newest checkpoint that verifies and loads, with its contents; the others are reported
+        (which and why) and skipped; a file without checksum loads with a warning saying so."""
         for path in self.candidates():
             try:
-                return path, read_training_checkpoint(path)
+                return path, read_training_checkpoint(path, note=warn)
             except CheckpointError as err:
-                warn(f"skipping unusable checkpoint: {err}")
+                warn(f"skipping {path.name}, trying an older checkpoint: {err}")
         return None
 
 
-__all__ = ["CHECKPOINT_SUBDIR", "CheckpointManager", "LATEST_NAME", "atomic_save", "atomic_write", "periodic_name",
+__all__ = ["CHECKPOINT_SUBDIR", "CheckpointManager", "LATEST_NAME", "atomic_save", "periodic_name",
            "read_training_checkpoint"]

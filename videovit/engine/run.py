@@ -11,14 +11,15 @@ import torch
 from yacs.config import CfgNode
 
 from videovit.config import save_config
-from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR
+from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, CheckpointManager
 from videovit.engine.interrupts import RERUN, run_phase
 from videovit.engine.loaders import class_names, load_splits
 from videovit.engine.preflight import check_run_config
+from videovit.engine.run_lock import OutputDirLock, hold_output_dir
 from videovit.engine.run_log import StatsWriter, log_failure, log_interruption, setup_logging
 from videovit.engine.testing import load_test_model, test
 from videovit.engine.trainer import Trainer
-from videovit.errors import Interrupted, UserError
+from videovit.errors import Interrupted, StorageError, UserError
 from videovit.runtime.distributed import DistContext, init_distributed, shutdown_distributed
 from videovit.signals import raise_if_interrupted, signals_handled
 
@@ -46,17 +47,30 @@ def describe(ctx: DistContext) -> str:
 
 
 def run(cfg: CfgNode) -> dict | None:
-    """Seed, set up devices and processes, save the merged config, then train and/or test.
+    """Seed, set up devices and processes, hold OUTPUT_DIR, save the merged config, then train and/or test.
 
     Returns the test metrics (``metrics.json``'s content) when TEST.ENABLE, else None. A SIGTERM or
     SIGINT raises ``Interrupted`` whose message says in which phase the run stopped, what it kept and
     how to continue (training checkpoints first; docs/engine.md); that line and every failure are
-    also written to log.txt, as its last line.
+    also written to log.txt, as its last line. Another run holding OUTPUT_DIR is a ConfigError before
+    any work.
     """
     cfg = check_run_config(cfg)
     ctx = init_distributed(cfg.DEVICE, cfg.DIST_BACKEND)
+    lock = hold_output_dir(cfg.OUTPUT_DIR, ctx)  # one run per OUTPUT_DIR (engine/run_lock.py)
+    try:
+        return _run_holding(cfg, ctx, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_holding(cfg: CfgNode, ctx: DistContext, lock: OutputDirLock | None) -> dict | None:
+    """``run``'s work once OUTPUT_DIR is held."""
     stats = None
     log = setup_logging(cfg.OUTPUT_DIR, ctx.rank)
+    if lock is not None and lock.note:
+        log.warning(lock.note)
     checkpoints = Path(cfg.OUTPUT_DIR) / CHECKPOINT_SUBDIR
     unchanged = lambda: f"no checkpoint was written ({checkpoints} is as it was); {RERUN} to start"  # noqa: E731
     try:
@@ -97,6 +111,10 @@ def run(cfg: CfgNode) -> dict | None:
     except Interrupted as stop:
         log_interruption(log, stop)
         raise
+    except StorageError as err:  # say which checkpoint is intact and that the same command resumes
+        failure = storage_failure_of_run(cfg, err)
+        log_failure(log, failure, with_traceback=False)
+        raise failure from err
     except UserError as err:  # its message says what to change: no traceback
         log_failure(log, err, with_traceback=False)
         raise
@@ -107,6 +125,14 @@ def run(cfg: CfgNode) -> dict | None:
         if stats is not None:
             stats.close()
         shutdown_distributed()
+
+
+def storage_failure_of_run(cfg: CfgNode, error: StorageError) -> StorageError:
+    """A training run's storage failure says which checkpoint is intact and that a rerun resumes."""
+    if not cfg.TRAIN.ENABLE:
+        return error
+    manager = CheckpointManager(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.TRAIN.CHECKPOINT_KEEP)
+    return manager.storage_failure(error)
 
 
 __all__ = ["configure_determinism", "run", "seed_everything"]

@@ -11,6 +11,7 @@ vs compute time, ETA).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from videovit.cli import line_buffered_console
-from videovit.engine.checkpoint_files import atomic_write
+from videovit.errors import StorageError
+from videovit.files import atomic_write, storage_error, storage_failure, writing
 
 LOGGER_NAME = "videovit"
 LOG_FILE = "log.txt"
@@ -45,8 +47,10 @@ def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
     handlers: list[logging.Handler] = [console]
     if rank == 0:
         console.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        log_file = logging.FileHandler(Path(output_dir) / LOG_FILE, mode="a", encoding="utf-8")
+        path = Path(output_dir) / LOG_FILE
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log_file = RunLogFile(path, mode="a", encoding="utf-8")
         log_file.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
         handlers.append(log_file)
     else:
@@ -58,20 +62,51 @@ def setup_logging(output_dir: str | Path, rank: int = 0) -> logging.Logger:
     return logger
 
 
+class RunLogFile(logging.FileHandler):
+    """log.txt. A write the storage refuses (disk full, quota, ...) raises ``StorageError`` naming the file
+    from the logging call, so the run stops with one error line (logging's own handling would print a
+    traceback and go on without a log); the handler then drops every later record."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def flush(self) -> None:
+        if not self.failed:
+            super().flush()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        failure = storage_failure(sys.exc_info()[1])
+        if failure is None:
+            super().handleError(record)
+            return
+        self.failed = True
+        if self.stream is not None:
+            with contextlib.suppress(OSError):  # its buffered lines cannot be written either
+                self.stream.close()
+            self.stream = None
+        raise storage_error(self.baseFilename, failure) from failure
+
+
 def log_failure(log: logging.Logger, error: BaseException, with_traceback: bool) -> None:
     """Write a user error's details, then ``error: <message>`` (after its traceback when
     ``with_traceback``) to log.txt only, as its last lines: the command line prints the error on
-    stderr itself, so the console does not show it twice."""
-    for line in getattr(error, "details", ()):
-        log.error(line, extra={FILE_ONLY: True})
-    log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
-              exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
+    stderr itself, so the console does not show it twice. A log.txt the storage refuses does not
+    replace the error: the console still shows it."""
+    with contextlib.suppress(StorageError):
+        for line in getattr(error, "details", ()):
+            log.error(line, extra={FILE_ONLY: True})
+        log.error(f"error: {error}" if str(error) else f"error: {type(error).__name__}",
+                  exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
 
 
 def log_interruption(log: logging.Logger, stop: BaseException) -> None:
     """Write the line of a run stopped by a signal to log.txt only, as its last line (the command line
-    prints it on stderr)."""
-    log.warning(str(stop), extra={FILE_ONLY: True})
+    prints it on stderr); a log.txt the storage refuses does not replace the interruption."""
+    with contextlib.suppress(StorageError):
+        log.warning(str(stop), extra={FILE_ONLY: True})
 
 
 def get_logger() -> logging.Logger:
@@ -115,7 +150,7 @@ class StatsWriter:
         if not self.active:
             return
         record = {"kind": kind, "global_step": step, **stats}
-        with self.path.open("a", encoding="utf-8") as stream:
+        with writing(self.path), self.path.open("a", encoding="utf-8") as stream:
             stream.write(json.dumps(record, default=_json_default) + "\n")
         if self._board is not None:
             for key, value in stats.items():
@@ -197,5 +232,5 @@ def format_duration(seconds: float) -> str:
     return str(datetime.timedelta(seconds=int(round(seconds))))
 
 
-__all__ = ["LOGGER_NAME", "LOG_FILE", "ProgressMeter", "STATS_FILE", "StatsWriter", "format_duration",
+__all__ = ["LOGGER_NAME", "LOG_FILE", "ProgressMeter", "RunLogFile", "STATS_FILE", "StatsWriter", "format_duration",
            "get_logger", "log_failure", "setup_logging"]

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from videovit.errors import CheckFailedError, Interrupted
+from videovit.files import writing
 from videovit.runtime.distributed import DistContext, all_gather_objects, signal_on_any_process
 from videovit.signals import raise_if_interrupted, signals_blocked, signals_deferred
 
@@ -274,12 +275,16 @@ def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScor
                        metrics: dict) -> None:
     """predictions.csv (scored videos), failed_videos.csv, probabilities.npy (M x K, NaN rows for
     unscored videos) and metrics.json in ``output_dir``; written whole even when a signal arrives
-    meanwhile (the caller meets it at its next check)."""
+    meanwhile (the caller meets it at its next check); a write the storage refuses is a StorageError
+    naming the file."""
     with signals_deferred(raise_at_end=False):
-        output_dir.mkdir(parents=True, exist_ok=True)
+        with writing(output_dir):
+            output_dir.mkdir(parents=True, exist_ok=True)
         names = videos.class_names
         k = min(TOP_K, len(names))
-        with (output_dir / PREDICTIONS_FILE).open("w", newline="", encoding="utf-8") as stream:
+        predictions, failed, metrics_file = (output_dir / name
+                                             for name in (PREDICTIONS_FILE, FAILED_FILE, METRICS_FILE))
+        with writing(predictions), predictions.open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["video_index", "path", "label", "label_name", "correct"]
                             + [f"{kind}_{r}" for r in range(1, k + 1) for kind in ("pred", "prob")])
@@ -288,13 +293,15 @@ def write_test_outputs(output_dir: Path, videos: ListedVideos, scores: VideoScor
                 label = int(videos.labels[video])
                 row = [int(video), videos.paths[video], label, names[label], int(top[0][0] == names[label])]
                 writer.writerow(row + [cell for name, prob in top for cell in (name, f"{prob:.6f}")])
-        with (output_dir / FAILED_FILE).open("w", newline="", encoding="utf-8") as stream:
+        with writing(failed), failed.open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["video_index", "path", "reason"])
             for index, reason in sorted(scores.failed.items()):
                 writer.writerow([index, videos.paths[index], reason])
-        np.save(output_dir / PROBABILITIES_FILE, scores.probs)
-        (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        with writing(output_dir / PROBABILITIES_FILE):
+            np.save(output_dir / PROBABILITIES_FILE, scores.probs)
+        with writing(metrics_file):
+            metrics_file.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
 def format_metrics_table(metrics: dict) -> str:

@@ -41,7 +41,11 @@ def read_stats(path: str | Path) -> dict[str, list[dict]]:
     if not path.is_file():
         raise InputPathError(f"{path} does not exist; pass the stats.jsonl of a run's OUTPUT_DIR")
     latest: dict[str, dict[int, dict]] = defaultdict(dict)
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not a stats.jsonl: not UTF-8 text ({err})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -67,11 +71,14 @@ def read_predictions(path: str | Path,
         raise InputPathError(f"{path} does not exist; pass the predictions.csv of a test run")
     rows = []
     with path.open(newline="", encoding="utf-8") as stream:
-        for number, row in enumerate(csv.DictReader(stream), start=2):
-            try:
-                rows.append((number, int(row["label"]), row["label_name"], row["pred_1"]))
-            except (KeyError, TypeError, ValueError) as err:
-                raise UsageError(f"{path}:{number}: not a videovit predictions row ({err!r})") from err
+        try:
+            for number, row in enumerate(csv.DictReader(stream), start=2):
+                try:
+                    rows.append((number, int(row["label"]), row["label_name"], row["pred_1"]))
+                except (KeyError, TypeError, ValueError) as err:
+                    raise UsageError(f"{path}:{number}: not a videovit predictions row ({err!r})") from err
+        except UnicodeDecodeError as err:
+            raise UsageError(f"{path} is not a predictions.csv: not UTF-8 text ({err})") from None
     if not rows:
         raise UsageError(f"{path} holds no scored video")
     names = list(class_names) if class_names is not None else _names_from_rows(rows)
