@@ -72,7 +72,7 @@ def benchmark_compile(name: str, frames: int, size: int, repeats: int) -> None:
           f"{diff:.1e} | {is_compiled(model)} |", flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse the command line and print a markdown table; 2 for an unknown model name."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("onnx", "compile"))
@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     return run_tool(lambda: run(args))
 
 
