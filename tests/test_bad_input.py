@@ -158,13 +158,13 @@ def valid_data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_bad_input_fails_early_with_a_message_and_status_2(valid_data, tmp_path, capsys, case: Case) -> None:
+def test_bad_input_fails_early_with_a_message_and_status_2(valid_data, tmp_path, case: Case) -> None:
     valid_lists, videos = valid_data
     lists, work = tmp_path / "lists", tmp_path
     shutil.copytree(valid_lists, lists)
     cfg_files, values = case.setup(lists, work)
     args = tiny_overrides(lists, videos, work / "out", **{"TRAIN.EPOCHS": 1, **values})
-    done = call_tool("run_net.py", (["--cfg", *map(str, cfg_files)] if cfg_files else []) + args, capsys)
+    done = call_tool("run_net.py", (["--cfg", *map(str, cfg_files)] if cfg_files else []) + args)
 
     assert done.status == 2, f"status {done.status}\n{done.err[-3000:]}"
     assert "Traceback" not in done.err, done.err[-3000:]

@@ -78,10 +78,9 @@ def test_model_summary_reports_the_configured_model():
     assert "layers" in text and "layers.0" not in text   # depth 1 only
 
 
-def test_model_info_tool_prints_the_summary(capsys, monkeypatch):
+def test_model_info_tool_prints_the_summary(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
-    done = call_tool("model_info.py", ["--cfg", "configs/K400/regionvit_s.yaml", *TINY_OVERRIDES, "--per-module", "2"],
-                     capsys)
+    done = call_tool("model_info.py", ["--cfg", "configs/K400/regionvit_s.yaml", *TINY_OVERRIDES, "--per-module", "2"])
     assert done.status == 0, done.err
     assert "model: regionvit_ti, 7 classes, input (1, 3, 2, 112, 112)" in done.out
     assert "layers.0 " in done.out and "layers.0.blocks" not in done.out

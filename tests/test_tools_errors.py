@@ -47,10 +47,10 @@ def missing_input_args(tool: str, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("tool", TOOL_NAMES)
-def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_a_missing_input_is_one_error_line_and_status_2(tool: str, tmp_path: Path, monkeypatch) -> None:
     assert tool in MISSING_INPUT, f"tools/{tool} has no missing-input case: add one to MISSING_INPUT"
     monkeypatch.chdir(tmp_path)
-    done = call_tool(tool, missing_input_args(tool, tmp_path), capsys)
+    done = call_tool(tool, missing_input_args(tool, tmp_path))
     assert done.status == 2, f"status {done.status}:\n{done.err[-2000:]}"
     assert "Traceback" not in done.err, done.err[-2000:]
     assert len(done.errors) == 1 and str(tmp_path) in done.errors[0], done.err[-2000:]
