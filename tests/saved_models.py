@@ -12,26 +12,25 @@ import torch
 
 from videovit.config import load_config
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.models import build_model
+from videovit.models import TinyVariant, build_model, families
+from videovit.models.build import config_keys_of
 
 CLASSES = [f"class {i}" for i in range(8)]
-# One row per registered model family: a tiny variant that builds and runs in well under a second.
-TINY_FAMILIES = {
-    "regionvit": ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[32, 64, 128, 256]", "MODEL.DEPTHS",
-                  "[1, 1, 1, 1]", "MODEL.NUM_HEADS", "[1, 2, 4, 8]", "DATA.TRAIN_JITTER_SCALES", "[56, 64]",
-                  "DATA.TRAIN_CROP_SIZE", "56", "DATA.TEST_SCALE", "64", "DATA.TEST_CROP_SIZE", "56"],
-    "volo": ["MODEL.NAME", "volo_d1", "MODEL.EMBED_DIMS", "[32, 64, 64, 64]", "MODEL.DEPTHS", "[1, 1, 1, 1]",
-             "MODEL.NUM_HEADS", "[2, 4, 4, 4]", "DATA.TRAIN_JITTER_SCALES", "[32, 36]", "DATA.TRAIN_CROP_SIZE", "32",
-             "DATA.TEST_SCALE", "36", "DATA.TEST_CROP_SIZE", "32"],
-    "timesformer": ["MODEL.NAME", "timesformer_b", "MODEL.EMBED_DIMS", "[32]", "MODEL.DEPTHS", "[1]",
-                    "MODEL.NUM_HEADS", "[2]", "MODEL.PATCH_SIZE", "8", "DATA.TRAIN_JITTER_SCALES", "[32, 36]",
-                    "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_SCALE", "36", "DATA.TEST_CROP_SIZE", "32"],
-}
 
 
-def family_of(model_name: str) -> str:
-    """``regionvit_s`` -> ``regionvit``, ``volo_d1`` -> ``volo``, ``timesformer_b`` -> ``timesformer``."""
-    return model_name.split("_")[0]
+def _tiny_overrides(tiny: TinyVariant) -> list[str]:
+    """Config overrides building a family's tiny variant, on square frames of its side."""
+    keys = config_keys_of(tiny.name)
+    side, scale = tiny.image_size, tiny.image_size * 9 // 8
+    overrides = ["MODEL.NAME", tiny.name]
+    for name, value in tiny.overrides.items():
+        overrides += [keys[name], str(value)]
+    return overrides + ["DATA.TRAIN_JITTER_SCALES", str([side, scale]), "DATA.TRAIN_CROP_SIZE", str(side),
+                        "DATA.TEST_SCALE", str(scale), "DATA.TEST_CROP_SIZE", str(side)]
+
+
+# One row per registered model family, from its own first tiny variant (videovit.models.ModelFamily).
+TINY_FAMILIES = {family.name: _tiny_overrides(family.tiny_variants[0]) for family in families()}
 
 
 def tiny_config(output_dir: Path, family: str = "regionvit", extra: list[str] | None = None):

@@ -6,10 +6,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from videos import make_indexed_video, make_random_bytes_file, make_truncated_copy, make_zero_byte_file
+from videos import (
+    decoded_indices,
+    make_avi_with_repeats,
+    make_indexed_video,
+    make_random_bytes_file,
+    make_truncated_copy,
+    make_zero_byte_file,
+)
 
 from videovit.bench.data import benchmark_list, format_table
-from videovit.data.decoding import available_backends, backend_unavailable
+from videovit.data.decoding import available_backends, backend_unavailable, probe_video, read_frames
+from videovit.data.decoding.index import index_video
 from videovit.data.lists import ListEntry, read_list
 from videovit.prep.check import ScanSettings, check_list, check_video, write_problems
 
@@ -44,7 +52,7 @@ EXPECTED = {
     "truncated.mp4": "FFmpeg cannot open it",
     "empty.avi": "file is empty",
     "missing.mp4": "file not found",
-    "cut_faststart.mp4": "truncated: the header declares 120 frames but only ",
+    "cut_faststart.mp4": "truncated: the file has ",
 }
 GOOD = ["good.mp4", "good.webm"]
 
@@ -58,11 +66,11 @@ def test_check_list_finds_every_planted_problem(planted, workers):
     assert sorted(found) == sorted(EXPECTED)
     for name, reason in EXPECTED.items():
         assert found[name].startswith(reason), (name, found[name])
-    decoded = int(found["cut_faststart.mp4"].split("only ")[1].split()[0])
-    assert 10 < decoded < 120
+    decoded = int(found["cut_faststart.mp4"].split("; ")[1].split()[0])
+    assert 10 < decoded < 120 and found["cut_faststart.mp4"].endswith(f"{decoded} frames of the 120 it declares decode")
     summary = report.summary(root / "problems.txt")
     assert "checked 8 videos" in summary and "2 ok, 4 undecodable, 1 truncated, 1 too short" in summary
-    assert "details in" in summary
+    assert "details in" in summary and "remove the undecodable, truncated and too short videos" in summary
     assert [entry.path for entry in report.clean_entries()] == GOOD
 
 
@@ -110,11 +118,67 @@ def test_check_videos_cli_writes_the_report_and_the_clean_list(planted, tmp_path
     assert "2 ok, 4 undecodable, 1 truncated, 1 too short" in printed
     assert sorted(Path(line.split("\t")[0]).name for line in out.read_text().splitlines()) == sorted(EXPECTED)
     assert read_list(clean) == [ListEntry("good.mp4", 0), ListEntry("good.webm", 0)]
-    assert f"wrote 2 of 8 videos (the broken ones left out) to {clean}" in printed
+    assert f"wrote 2 of 8 videos (the unusable ones left out) to {clean}" in printed
     # the clean list passes: status 0
     assert _check_videos_tool().main(["--list", str(clean), "--prefix", str(root), "--workers", "1",
                                       "--out", str(tmp_path / "none.txt")]) == 0
     assert "2 ok, 0 undecodable, 0 truncated, 0 too short" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- real containers
+
+@pytest.fixture(scope="module")
+def containers(tmp_path_factory) -> dict[str, Path]:
+    """Complete videos in the containers users have (AVI with empty repeat chunks, MKV, MOV, OGG, MP4)."""
+    root = tmp_path_factory.mktemp("containers")
+    return {
+        "cinepak.avi": make_avi_with_repeats(root / "cinepak.avi", 60, "cinepak", repeat_every=6),
+        "vp9.avi": make_avi_with_repeats(root / "vp9.avi", 60, "vp9", repeat_every=12),
+        "h264.mkv": make_indexed_video(root / "h264.mkv", 40, size=(64, 48)),
+        "h264.mov": make_indexed_video(root / "h264.mov", 40, size=(64, 48), muxer_options={"movflags": "faststart"}),
+        "vp8.ogg": make_indexed_video(root / "vp8.ogg", 40, codec="vp8", size=(64, 48)),
+        "h264.mp4": make_indexed_video(root / "h264.mp4", 40, size=(64, 48)),
+        "mpeg4.avi": make_indexed_video(root / "mpeg4.avi", 40, codec="mpeg4", size=(64, 48)),
+    }
+
+
+def test_complete_videos_in_every_container_are_ok_as_a_full_decode_says(containers):
+    """An AVI whose header counts empty repeat chunks (a cinepak "444 frames, 68 decode", a VP9 "300 ...
+    295") is complete: the check agrees with a full decode, never "truncated"."""
+    for name, path in containers.items():
+        assert check_video(str(path), ScanSettings(4, "pyav")) is None, name
+    decoded = len(read_frames(containers["cinepak.avi"], range(probe_video(containers["cinepak.avi"]).num_frames)))
+    assert (index_video(containers["cinepak.avi"]).header_frames, decoded) == (60, 10)
+    assert decoded_indices(read_frames(containers["vp9.avi"], range(5), "pyav")) == [0, 12, 24, 36, 48]
+
+
+@pytest.mark.parametrize("name", ["mpeg4.avi", "h264.mkv", "h264.mov"])
+def test_a_cut_off_file_is_truncated_whatever_its_container(containers, tmp_path, name):
+    cut = make_truncated_copy(containers[name], tmp_path / f"cut_{name}", 0.6)
+    reason = check_video(str(cut), ScanSettings(4, "pyav"))
+    assert reason is not None and reason.startswith(f"truncated: the file has {cut.stat().st_size} bytes where its "
+                                                    f"container declares {containers[name].stat().st_size}"), reason
+
+
+def test_a_backend_refusal_is_not_exact_readable_with_pyav_and_stays_in_the_clean_list(containers, tmp_path):
+    backend = next((name for name in ("torchcodec", "decord") if backend_unavailable(name) is None), None)
+    if backend is None:
+        pytest.skip("neither torchcodec nor decord can run here")
+    list_file = tmp_path / "train.csv"
+    list_file.write_text("cinepak.avi 0\nh264.mp4 1\nmissing.mp4 0\n")
+    prefix = containers["h264.mp4"].parent
+    report = check_list(list_file, prefix, settings=ScanSettings(4, backend), workers=1)
+    reasons = {Path(path).name: reason for path, reason in report.problems}
+    assert reasons["cinepak.avi"] == (f"not exact with {backend}: {backend} is not frame-exact for cinepak in 'avi'; "
+                                      f"readable with pyav")
+    assert [entry.path for entry in report.clean_entries()] == ["cinepak.avi", "h264.mp4"]
+    summary = report.summary(tmp_path / "problems.txt")
+    assert f"1 ok, 1 undecodable, 0 truncated, 0 too short, 1 not exact with {backend} (readable with pyav)" in summary
+    assert "train with DATA.DECODING_BACKEND auto" in summary
+    assert "remove the undecodable" in summary  # missing.mp4 really cannot be read
+    list_file.write_text("cinepak.avi 0\nh264.mp4 1\n")
+    only_refused = check_list(list_file, prefix, settings=ScanSettings(4, backend), workers=1)
+    assert "remove" not in only_refused.summary(tmp_path / "problems.txt") and not only_refused.unusable
 
 
 @pytest.mark.parametrize("content, message", [

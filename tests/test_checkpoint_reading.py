@@ -9,9 +9,10 @@ import torch
 from safetensors.torch import save_file
 
 from videovit.checkpoint import read_checkpoint
-from videovit.checkpoint.reading import detect_family, detect_layout, extract_state_dict
+from videovit.checkpoint.reading import detect_layout, extract_state_dict
 from videovit.errors import CheckpointError
 from videovit.models.regionvit import _cyclic_index, resize_conv_kernel, resize_rel_pos_table
+from videovit.models.registry import families_that_can_load
 
 WEIGHTS = {"cls_token.proj.weight": torch.randn(2, 3, 4, 4), "head.weight": torch.randn(3, 2)}
 
@@ -47,7 +48,7 @@ def test_layouts_are_detected_and_module_prefix_stripped(tmp_path: Path, wrap, l
     assert detect_layout(obj, path) == layout
     state = extract_state_dict(obj, layout, path)
     assert set(state) == set(WEIGHTS)
-    assert detect_family(state) == "regionvit"
+    assert families_that_can_load(state) == ["regionvit"]
 
 
 def test_safetensors_and_flat_volo_layout(tmp_path: Path):
@@ -57,7 +58,7 @@ def test_safetensors_and_flat_volo_layout(tmp_path: Path):
     save_file(volo, str(path))
     obj = read_checkpoint(path)
     assert detect_layout(obj, path) == "volo_official"
-    assert detect_family(extract_state_dict(obj, "volo_official", path)) == "volo"
+    assert families_that_can_load(extract_state_dict(obj, "volo_official", path)) == ["volo"]
 
 
 def test_wrong_type_names_the_expected_key(tmp_path: Path):

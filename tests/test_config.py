@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+import yaml
 
 from videovit.config import add_config_arguments, config_from_args, get_defaults, load_config, save_config
 from videovit.config.loading import all_keys
@@ -34,8 +35,11 @@ def test_shipped_configs_load(path: Path):
     cfg = load_config([path])
     assert cfg.MODEL.NAME == path.stem
     assert cfg.MODEL.NUM_CLASSES == (174 if path.parent.name == "SSV2" else 400)
-    assert cfg.DATA.NUM_FRAMES == 8 and cfg.TEST.NUM_SPATIAL_CROPS == 3
-    assert cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
+    assert cfg.TEST.NUM_SPATIAL_CROPS == 3 and cfg.DATA.RANDOM_FLIP is (path.parent.name != "SSV2")
+    base = load_config([path.parent / "_base.yaml"])
+    assert base.DATA.NUM_FRAMES == 8
+    if "DATA" not in yaml.safe_load(path.read_text()):   # the dataset's protocol unless the model file sets its own
+        assert (cfg.DATA, cfg.TEST) == (base.DATA, base.TEST)
 
 
 def test_demo_configs_load():
@@ -102,7 +106,6 @@ def test_wrong_types_say_what_is_expected(key: str, value: str, expect: str):
 
 @pytest.mark.parametrize("overrides,expect", [
     (["DATA.NUM_FRAMES", "-8"], r"DATA.NUM_FRAMES = -8 must be >= 1"),
-    (["MODEL.TIME_EMBED_INIT_STD", "-0.5"], r"MODEL.TIME_EMBED_INIT_STD = -0.5 must be >= 0.0"),
     (["DATA.TEST_CROP_SIZE", "300"], r"TEST_CROP_SIZE = 300 is larger than DATA.TEST_SCALE"),
     (["DATA.TRAIN_CROP_SIZE", "300"], r"TRAIN_CROP_SIZE = 300 is larger than the smallest"),
     (["DATA.SAMPLING", "random"], r"DATA.SAMPLING = 'random' must be one of 'uniform', 'dense'"),
@@ -124,6 +127,9 @@ def test_model_problems_fail_in_the_run_check_before_any_work():
         check_run_config(load_config(overrides=["MODEL.WINDOWSIZE", "7"]))
     with pytest.raises(ConfigError, match=r"unknown model 'regionvit_xl'.*Did you mean"):
         check_run_config(load_config(overrides=["MODEL.NAME", "regionvit_xl"]))
+    with pytest.raises(ConfigError, match=r"MODEL.TIME_EMBED_INIT_STD \(regionvit_s\): time_embed_init_std must be "
+                                          r">= 0, got -0.5"):
+        check_run_config(load_config(overrides=["MODEL.TIME_EMBED_INIT_STD", "-0.5"]))
 
 
 def test_all_problems_are_reported_together():

@@ -264,7 +264,7 @@ def test_class_names_and_list_hash(mixed_cfg, tmp_path):
 def test_test_split_can_read_the_val_list(mixed_cfg):
     mixed_cfg.TEST.SPLIT = "val"
     (Path(mixed_cfg.DATA.PATH_TO_DATA_DIR) / "test.csv").unlink()
-    assert build_dataset(mixed_cfg, "test").list_file.name == "val.csv"
+    assert Path(build_dataset(mixed_cfg, "test").source).name == "val.csv"
 
 
 def test_config_errors_are_explained(mixed_cfg):

@@ -6,6 +6,7 @@ checkpoint code. The video is an H.264 clip written by ``tests/videos.py``.
 """
 from __future__ import annotations
 
+import copy
 import re
 import runpy
 from pathlib import Path
@@ -19,9 +20,9 @@ from videos import make_indexed_video
 from videovit.config import load_config, save_config
 from videovit.data import build_dataset, probe_video, read_frames
 from videovit.data.lists import ListEntry, write_classes, write_list
-from videovit.deploy.inference import from_pretrained, predict_video, video_probabilities
+from videovit.deploy.classifier import VideoClassifier, from_pretrained
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.errors import CheckpointError
+from videovit.errors import CheckpointError, DecodeError
 from videovit.models import build_model
 from videovit.viz.annotate import caption_frame
 
@@ -58,19 +59,29 @@ def saved(tmp_path_factory) -> tuple[Path, dict, Path]:
     return path, {k: v.clone() for k, v in model.state_dict().items()}, video
 
 
-def test_from_pretrained_restores_the_saved_model_config_and_classes(saved, monkeypatch) -> None:
+def test_from_pretrained_returns_the_model_carrying_config_classes_and_protocol(saved, monkeypatch) -> None:
     checkpoint, state, _ = saved
     reads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(args[0]) or real_load(*args, **kwargs))
-    loaded = from_pretrained(checkpoint, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
+    model = from_pretrained(checkpoint, overrides=["TEST.NUM_SPATIAL_CROPS", "1"])
     assert len(reads) == 1, "the checkpoint file is read once"
-    assert loaded.class_names == CLASSES
-    assert loaded.cfg.DATA.NUM_FRAMES == 4 and loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1
-    assert not loaded.model.training
-    restored = loaded.model.state_dict()
+    assert isinstance(model, torch.nn.Module) and not model.training and model.eval() is model
+    assert model.class_names == CLASSES
+    assert model.cfg.DATA.NUM_FRAMES == 4 and model.cfg.TEST.NUM_SPATIAL_CROPS == 1
+    views = model.preprocessing
+    assert (views.num_frames, views.crop_size, views.short_side, views.sampling) == (4, 56, 64, "uniform")
+    assert (views.temporal_views, views.spatial_crops, views.mean) == (2, 1, (0.485, 0.456, 0.406))
+    restored = model.state_dict()      # the attributes are no parameters or buffers: the keys are the model's
     assert restored.keys() == state.keys()
     assert all(torch.equal(restored[key], state[key]) for key in state)
+    fresh = build_model(model.cfg)
+    fresh.load_state_dict(restored)
+    clip = torch.randn(2, 3, 4, 56, 56)
+    with torch.no_grad():
+        assert torch.equal(fresh.eval()(clip), model(clip))
+    replica = copy.deepcopy(model)            # what an EMA copy does: the attributes come along
+    assert replica.class_names == CLASSES and replica.preprocessing == views
 
 
 def test_from_pretrained_uses_given_config_files_instead_of_the_saved_config(saved, tmp_path) -> None:
@@ -79,15 +90,15 @@ def test_from_pretrained_uses_given_config_files_instead_of_the_saved_config(sav
     cfg.defrost()
     cfg.TEST.NUM_SPATIAL_CROPS = 1          # the saved config has 3
     config_file = save_config(cfg, tmp_path)
-    loaded = from_pretrained(checkpoint, [config_file], ["TEST.NUM_TEMPORAL_VIEWS", "1"])
-    assert loaded.cfg.TEST.NUM_SPATIAL_CROPS == 1 and loaded.cfg.TEST.NUM_TEMPORAL_VIEWS == 1
-    assert torch.equal(loaded.model.state_dict()["head.bias"], state["head.bias"])
+    model = from_pretrained(checkpoint, [config_file], ["TEST.NUM_TEMPORAL_VIEWS", "1"])
+    assert model.cfg.TEST.NUM_SPATIAL_CROPS == 1 and model.cfg.TEST.NUM_TEMPORAL_VIEWS == 1
+    assert torch.equal(model.state_dict()["head.bias"], state["head.bias"])
 
 
-def test_video_probabilities_average_the_test_protocol_views(saved, tmp_path) -> None:
+def test_the_classifier_averages_the_test_protocol_views(saved, tmp_path) -> None:
     """Same views and averaging as the multi-view test: compare with the engine's test dataset."""
     checkpoint, _, video = saved
-    loaded = from_pretrained(checkpoint)
+    model = from_pretrained(checkpoint)
     cfg = tiny_config(video.parent)
     cfg.defrost()
     cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
@@ -97,19 +108,27 @@ def test_video_probabilities_average_the_test_protocol_views(saved, tmp_path) ->
     assert len(dataset) == 6
     with torch.no_grad():
         views = torch.stack([dataset[i]["clip"] for i in range(len(dataset))])
-        expected = F.softmax(loaded.model(views), dim=1).mean(dim=0)
-    probs = video_probabilities(loaded.model, loaded.cfg, video)
+        expected = F.softmax(model(views), dim=1).mean(dim=0)
+    classifier = VideoClassifier(model)
+    probs = torch.from_numpy(classifier.predict([video]).scores.probs[0])
     assert torch.allclose(probs, expected, atol=1e-6)
     assert probs.sum().item() == pytest.approx(1.0, abs=1e-5)
-    top = predict_video(loaded.model, loaded.cfg, video, loaded.class_names, top_k=3)
+    top = classifier.classify(video, top_k=3)
     order = torch.argsort(expected, descending=True)[:3].tolist()
     assert [name for name, _ in top] == [CLASSES[i] for i in order]
     assert [p for _, p in top] == pytest.approx(expected[order].tolist(), abs=1e-6)
 
 
-def _loaded_parts(checkpoint: Path):
-    loaded = from_pretrained(checkpoint)
-    return loaded.model, loaded.cfg
+def test_the_classifier_names_a_video_it_cannot_decode(saved, tmp_path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 50)
+    with pytest.raises(DecodeError, match=f"cannot decode {broken}"):
+        VideoClassifier(from_pretrained(saved[0])).classify(broken)
+
+
+def test_a_model_built_from_scratch_cannot_be_a_classifier(saved) -> None:
+    with pytest.raises(CheckpointError, match="carries no config and class names: load it with"):
+        VideoClassifier(build_model(tiny_config(saved[2].parent)))
 
 
 def _run_demo(argv: list[str]) -> int:
@@ -136,7 +155,7 @@ def test_demo_prints_top5_and_writes_an_annotated_copy(saved, tmp_path, capsys, 
     kept = list(range(VIDEO_FRAMES)) if suffix == ".mp4" else [0, 3, 5, 8, 10, 13, 15, 18]
     info = probe_video(output)
     assert info.num_frames == len(kept) and (info.width, info.height) == (128, 96)
-    name, prob = predict_video(*_loaded_parts(checkpoint), video, CLASSES, top_k=1)[0]
+    name, prob = VideoClassifier(from_pretrained(checkpoint)).classify(video, top_k=1)[0]
     assert predictions[0] == (name, pytest.approx(prob, abs=1e-4))
     source = read_frames(video, kept).astype(int)
     expected = np.stack([caption_frame(frame, f"{name} {100 * prob:.1f}%") for frame in source.astype(np.uint8)])

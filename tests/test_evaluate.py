@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from videovit.errors import CheckFailedError
 from videovit.evaluation.views import (
     ListedVideos,
     ViewScores,
     average_views,
+    check_scored_share,
     mean_class_accuracy,
     pair_accuracy,
     topk_accuracy,
@@ -48,9 +50,9 @@ def test_failed_and_incomplete_videos_are_excluded_and_counted() -> None:
                    failures=[(1, "b.mp4", "truncated file"), (3, "d.mp4", "no decodable frame")])
     scores = average_views(views, num_videos=4, views_per_video=2)
     assert scores.scored.tolist() == [True, False, False, False]
-    assert scores.failed[1] == "b.mp4: truncated file"
+    assert scores.failed[1] == "truncated file"
     assert scores.failed[2] == "1 of 2 views scored"
-    assert scores.failed[3] == "d.mp4: no decodable frame"
+    assert scores.failed[3] == "no decodable frame"
     assert np.isnan(scores.probs[1:]).all()
     metrics = video_metrics(scores, np.array([0, 1, 1, 0]))
     assert metrics["videos_scored"] == 1 and metrics["videos_total"] == 4
@@ -87,7 +89,7 @@ def test_outputs_hold_predictions_probabilities_and_metrics(tmp_path) -> None:
     assert rows[1]["label_name"] == "run" and rows[1]["pred_1"] == "jump" and rows[1]["correct"] == "0"
     assert [rows[1][f"pred_{k}"] for k in (1, 2, 3)] == ["jump", "run", "walk"]
     failed = list(csv.DictReader((tmp_path / "failed_videos.csv").open()))
-    assert failed == [{"video_index": "1", "path": "v1.mp4", "reason": "v1.mp4: zero bytes"}]
+    assert failed == [{"video_index": "1", "path": "v1.mp4", "reason": "zero bytes"}]
     probs = np.load(tmp_path / "probabilities.npy")
     assert probs.shape == (3, 3) and np.isnan(probs[1]).all() and np.allclose(probs[2], [0.1, 0.3, 0.6])
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -105,3 +107,23 @@ def test_pair_accuracy_compares_the_two_classes_of_a_pair_only() -> None:
     labels = np.array([1, 1, 2, 0, 2])
     assert pair_accuracy(probs, labels, (1, 2)) == pytest.approx(100 * 2 / 3)
     assert np.isnan(pair_accuracy(probs[:1], labels[:1], (0, 2)))
+
+
+def _scores_with_failures(total: int, failed: int):
+    scored = np.arange(failed, total, dtype=np.int64)
+    views = ViewScores(scored, np.zeros_like(scored), np.full((len(scored), 2), 0.5, dtype=np.float32),
+                       [(video, f"v{video}.mp4", "no such file") for video in range(failed)])
+    return average_views(views, num_videos=total, views_per_video=1)
+
+
+def test_more_failed_videos_than_the_allowed_share_fail_the_check() -> None:
+    check_scored_share(_scores_with_failures(20, 1), 0.05, "test videos", "failed_videos.csv", "check X")  # 5 %
+    with pytest.raises(CheckFailedError) as raised:
+        check_scored_share(_scores_with_failures(14, 6), 0.05, "test videos", "out/failed_videos.csv", "check X")
+    message = str(raised.value)
+    assert message.startswith("only 8 of 14 test videos were scored: 6 (43%) failed")
+    assert "TEST.MAX_FAILED_SHARE 0.05" in message and "out/failed_videos.csv (first: no such file)" in message
+    assert "\n" not in message and raised.value.status == 1
+    check_scored_share(_scores_with_failures(14, 6), 0.5, "test videos", "f.csv", "check X")   # allowed
+    with pytest.raises(CheckFailedError, match="only 0 of 2"):              # nothing scored is never a result
+        check_scored_share(_scores_with_failures(2, 2), 1.0, "videos", "f.csv", "check X")

@@ -1,6 +1,6 @@
-"""The model-family contract: a fourth family defined here, in a test module, goes through the whole
-project (config, registry, inflation, training, resume) without touching a package file; and every
-built-in family offers the same API (docs/adding-a-backbone.md)."""
+"""The model-family contract: a family defined here, in a test module, goes through the whole project
+(config, registry, inflation, training, resume) without touching a package file; and every registered
+family offers the same API, tested on the tiny variants it declares (docs/adding-a-backbone.md)."""
 from __future__ import annotations
 
 import logging
@@ -21,7 +21,6 @@ from videovit.engine import run
 from videovit.engine.preflight import check_run_config
 from videovit.errors import CheckpointError, ConfigError
 from videovit.models import (
-    ArchConfig,
     CheckpointLayout,
     ConfigKey,
     ModelFamily,
@@ -32,24 +31,28 @@ from videovit.models import (
     register_family,
 )
 from videovit.models.family import new_classifier
-from videovit.models.registry import unregister_family
-from videovit.models.temporal import TemporalBlock, TimeEmbedding, fold_frames, inflate_from_host
+from videovit.models.recompute import run_block
+from videovit.models.registry import tiny_variants, unregister_family
+from videovit.models.temporal import (
+    INFLATION_CONFIG_KEYS,
+    InflatedArchConfig,
+    TemporalBlock,
+    TimeEmbedding,
+    fold_frames,
+    inflate_from_host,
+)
 
-# ---------------------------------------------------------------------------- a fourth family, in one file
+# ---------------------------------------------------------------------------- a family of its own, in one file
 
 @dataclass(frozen=True)
-class TinyConvConfig(ArchConfig):
+class TinyConvConfig(InflatedArchConfig):
     """A few conv blocks, each preceded by the shared temporal block."""
 
     width: int = 8
     depth: int = 2
-    temporal: bool | None = None
-    drop_path_rate: float = 0.0
-    drop_rate: float = 0.0
-    act_checkpoint: bool = False
-    time_embed_init_std: float = 0.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.width < 2 or self.width % 2 or self.depth < 1:
             raise ValueError(f"width must be an even number >= 2 and depth >= 1, got {self.width}, {self.depth}")
 
@@ -73,6 +76,7 @@ class TinyConvNet(VideoBackbone):
     """``forward_features``: ``(B, T, C)`` normed, spatially pooled frame features."""
 
     family = "tinyconv"
+    features_layout = "(B, T, C)"
 
     def __init__(self, config: TinyConvConfig, num_frames: int, num_classes: int) -> None:
         super().__init__()
@@ -92,8 +96,7 @@ class TinyConvNet(VideoBackbone):
         if self.time_embed is not None:
             x = self.time_embed(x)
         for block in self.blocks:
-            recompute = self.grad_checkpointing and self.training
-            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+            x = run_block(block, x, recompute=self.grad_checkpointing)
         return self.norm(x).mean(dim=(1, 2)).reshape(clip.shape[0], clip.shape[2], -1)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -102,9 +105,6 @@ class TinyConvNet(VideoBackbone):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.head, self.num_classes = new_classifier(self.num_features, num_classes), num_classes
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
 
     def no_weight_decay(self) -> set[str]:
         return {"time_embed.weight"} if self.temporal else set()
@@ -128,17 +128,18 @@ TINY_FAMILY = ModelFamily(
     name="tinyconv",
     build=lambda arch, frames, classes: TinyConvNet(arch, frames, classes),
     variants={"tinyconv_s": TinyConvConfig()},
-    owns_state_dict=_owns,
+    can_load=_owns,
     video_only=lambda key: ".temporal." in key or key.startswith("time_embed."),
-    inflate_weight=lambda key, target, state: inflate_from_host(key, state),
+    inflate_weight=inflate_from_host,
     layouts=(CheckpointLayout("tinyconv_release", weights_key="weights"),),
-    config_keys=(ConfigKey("TINY_WIDTH", 0, "width", "width of the tiny conv family (0 = the variant's)", unset=0),),
+    config_keys=(*INFLATION_CONFIG_KEYS,
+                 ConfigKey("TINY_WIDTH", 0, "width", "width of the tiny conv family (0 = the variant's)", unset=0)),
 )
 
 
 @pytest.fixture
 def tiny_family() -> Iterator[ModelFamily]:
-    """The fourth family, registered for one test only."""
+    """The family of this module, registered for one test only."""
     register_family(TINY_FAMILY)
     yield TINY_FAMILY
     unregister_family(TINY_FAMILY.name)
@@ -188,23 +189,20 @@ def test_a_family_key_and_an_option_the_family_lacks_fail_before_any_work(tiny_f
 
 # ---------------------------------------------------------------------------- one API for every family
 
-TINY_VARIANTS = {  # a small model of each built-in family
-    "regionvit": ("regionvit_ti", dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 1, 2, 4], depths=[1, 1, 1, 1])),
-    "volo": ("volo_d1", dict(embed_dims=[16, 32, 32, 32], num_heads=[1, 2, 2, 2], depths=[1, 1, 1, 1],
-                             img_size=64, mlp_ratio=2.0)),
-    "timesformer": ("timesformer_b", dict(embed_dims=[16], depths=[2], num_heads=[2], patch_size=16, img_size=64)),
-}
+TINY = {tiny.name: tiny for _, tiny in tiny_variants()}  # the families' own tiny variants
 
 
-def test_every_built_in_family_is_covered_here() -> None:
-    assert {family.name for family in families()} == set(TINY_VARIANTS)
+def test_every_registered_family_declares_a_tiny_variant_of_its_own() -> None:
+    for family in families():
+        assert family.tiny_variants, f"{family.name} declares no tiny_variants"
+        assert all(tiny.name in family.variants for tiny in family.tiny_variants)
 
 
-@pytest.mark.parametrize("family", sorted(TINY_VARIANTS))
-def test_every_family_has_the_same_api(family: str) -> None:
-    name, overrides = TINY_VARIANTS[family]
-    model = build_variant(name, num_frames=2, num_classes=7, **overrides).eval()
-    clip = torch.randn(3, 3, 2, 64, 64)
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_family_has_the_same_api(name: str) -> None:
+    tiny = TINY[name]
+    model = build_variant(name, num_frames=2, num_classes=7, **tiny.overrides).eval()
+    clip = torch.randn(3, 3, 2, tiny.image_size, tiny.image_size)
     with torch.no_grad():
         logits = model(clip)
         features = model.forward_features(clip)
@@ -235,14 +233,14 @@ def test_every_family_has_the_same_api(family: str) -> None:
     model.reset_classifier(4)
     assert model(clip).shape == (3, 4) and model.num_classes == 4
     with pytest.raises(ValueError, match=r"\(B, 3, 2, H, W\)"):
-        model(torch.randn(1, 3, 5, 64, 64))
+        model(torch.randn(1, 3, 5, tiny.image_size, tiny.image_size))
 
 
 # ---------------------------------------------------------------------------- build_variant(pretrained=...)
 
 def _trained_checkpoint(path: Path, num_classes: int) -> Path:
     """A file in this project's training-checkpoint layout for the tiny RegionViT."""
-    name, overrides = TINY_VARIANTS["regionvit"]
+    name, overrides = "regionvit_ti", TINY["regionvit_ti"].overrides
     model = build_variant(name, num_frames=2, num_classes=num_classes, **overrides)
     cfg = load_config(overrides=["MODEL.NAME", name, "MODEL.NUM_CLASSES", str(num_classes), "DATA.NUM_FRAMES", "2"])
     torch.save({"model": model.state_dict(), "config": cfg.dump(), "class_names": [f"c{i}" for i in range(num_classes)],
@@ -255,7 +253,7 @@ def test_create_model_pretrained_shows_the_report_and_takes_the_class_count(tmp_
     videovit_log = logging.getLogger("videovit")  # as in a fresh Python session: logging not set up
     monkeypatch.setattr(videovit_log, "handlers", [])
     monkeypatch.setattr(videovit_log, "propagate", False)
-    name, overrides = TINY_VARIANTS["regionvit"]
+    name, overrides = "regionvit_ti", TINY["regionvit_ti"].overrides
     path = _trained_checkpoint(tmp_path / "trained.pyth", num_classes=4)
     model = videovit.create_model(name, num_frames=2, pretrained=path, **overrides)
     assert model.num_classes == 4

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "videovit"
 # Room -> its place in the one import order: a module may import its own room and the rooms of lower
 # places; rooms sharing a place never import each other. ``videovit/__init__.py`` sits above them all.
 LAYERS = {
-    "base": 0,  # errors.py, cli.py, lazy.py
+    "base": 0,  # errors.py, signals.py, workers.py, cli.py, lazy.py
     "config": 1,
     "models": 2,
     "checkpoint": 3,
@@ -25,7 +25,7 @@ LAYERS = {
     "engine": 8,
     "deploy": 9, "viz": 9, "bench": 9, "recipes": 9,
 }
-BASE_MODULES = ("errors", "cli", "lazy")
+BASE_MODULES = ("errors", "signals", "workers", "cli", "lazy")
 TOP = "package"
 
 

@@ -1,5 +1,6 @@
-"""Preemption: SIGTERM / SIGINT finish the step, checkpoint, log one line and exit 143 / 130; the same
-command then resumes at the next batch and ends with the uninterrupted run's weights.
+"""Preemption: SIGTERM / SIGINT during training are acknowledged at once, finish the step, checkpoint,
+print one line and exit 143 / 130; the same command then resumes at the next batch and ends with the
+uninterrupted run's weights. (The other phases of a run: tests/test_interrupts.py.)
 
 Real signals to real processes: ``tools/run_net.py`` in a subprocess (test_reliability_kill.py's tiny
 run: 6 steps per epoch, 2 epochs, mixup and drop path on, DETERMINISTIC) and a 2-process gloo
@@ -102,9 +103,10 @@ def epoch_summaries(output_dir: Path) -> list[tuple[int, float, int, int]]:
 
 
 def check_interrupted_then_resumed(args_or_command: list[str], output_dir: Path, reference_dir: Path,
-                                   signal_name: str, status: int, stdout: str, torchrun: bool = False) -> None:
-    """The interrupted run logged its line last and saved a mid-epoch checkpoint; the same command
-    resumes at the next batch and ends with the reference's weights and epoch summaries."""
+                                   signal_name: str, status: int, stderr: str, torchrun: bool = False) -> None:
+    """The interrupted run printed its line last (stderr) and logged it last (log.txt), and saved a
+    mid-epoch checkpoint; the same command resumes at the next batch and ends with the reference's
+    weights and epoch summaries."""
     log_lines = (output_dir / "log.txt").read_text().splitlines()
     found = INTERRUPTED.search(log_lines[-1])
     assert found, f"the log's last line is not the interruption: {log_lines[-3:]}"
@@ -114,7 +116,8 @@ def check_interrupted_then_resumed(args_or_command: list[str], output_dir: Path,
     assert (saved["epoch"] + 1, saved["epoch_step"]) == (int(epoch), int(step)) and saved["epoch_step"] > 0
     if not torchrun:
         assert status == {"SIGTERM": 143, "SIGINT": 130}[signal_name]
-        assert INTERRUPTED.search(stdout.strip().splitlines()[-1]), "the console's last line is the interruption"
+        assert INTERRUPTED.search(stderr.strip().splitlines()[-1]), "the console's last line is the interruption"
+        assert f"received {signal_name}: stopping after the current step" in stderr, "the signal is acknowledged"
 
     if torchrun:
         done = subprocess.run(args_or_command, cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
@@ -133,19 +136,19 @@ def check_interrupted_then_resumed(args_or_command: list[str], output_dir: Path,
 def test_sigterm_checkpoints_the_next_batch_exits_143_and_the_rerun_matches(tiny_data, reference, tmp_path) -> None:
     output_dir = tmp_path / "sigterm"
     args = tiny_overrides(*tiny_data, output_dir, **NO_MID_EPOCH_SAVES)
-    status, stdout, _ = interrupt_when_logged([sys.executable, str(RUN_NET), *args], output_dir,
+    status, _, stderr = interrupt_when_logged([sys.executable, str(RUN_NET), *args], output_dir,
                                               "epoch 1/2 step 3/6", signal.SIGTERM)
-    check_interrupted_then_resumed(args, output_dir, reference, "SIGTERM", status, stdout)
+    check_interrupted_then_resumed(args, output_dir, reference, "SIGTERM", status, stderr)
 
 
 def test_ctrl_c_with_loader_workers_exits_130_and_the_rerun_matches(tiny_data, reference, tmp_path) -> None:
     """SIGINT to the whole process group, as a terminal's Ctrl-C: the workers must leave it to the run."""
     output_dir = tmp_path / "sigint"
     args = tiny_overrides(*tiny_data, output_dir, **NO_MID_EPOCH_SAVES, **{"DATA_LOADER.NUM_WORKERS": 2})
-    status, stdout, stderr = interrupt_when_logged([sys.executable, str(RUN_NET), *args], output_dir,
-                                                   "epoch 2/2 step 2/6", signal.SIGINT, whole_group=True)
+    status, _, stderr = interrupt_when_logged([sys.executable, str(RUN_NET), *args], output_dir,
+                                              "epoch 2/2 step 2/6", signal.SIGINT, whole_group=True)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
-    check_interrupted_then_resumed(args, output_dir, reference, "SIGINT", status, stdout)
+    check_interrupted_then_resumed(args, output_dir, reference, "SIGINT", status, stderr)
 
 
 def test_a_second_signal_exits_at_once_without_a_checkpoint(tiny_data, tmp_path) -> None:
@@ -165,7 +168,7 @@ def test_a_second_signal_exits_at_once_without_a_checkpoint(tiny_data, tmp_path)
     assert process.returncode == 143
     assert "second signal (SIGTERM): exiting at once, without a checkpoint" in stderr
     assert not (folder / "checkpoint_latest.pyth").exists()
-    assert "received SIGTERM: stopping after the current step" in (output_dir / "log.txt").read_text()
+    assert "received SIGTERM: stopping after the current step" in stderr
 
 
 # ---------------------------------------------------------------------------- two processes
@@ -204,12 +207,12 @@ def test_sigterm_to_one_rank_of_torchrun_stops_both_after_the_same_step(tiny_dat
                           text=True) as launcher:
         wait_for_line(output_dir / "log.txt", "epoch 1/2 step 3/6", launcher)
         os.kill(worker_pid(launcher, rank=1), signal.SIGTERM)
-        stdout, stderr = launcher.communicate(timeout=RUN_TIMEOUT)
+        _, stderr = launcher.communicate(timeout=RUN_TIMEOUT)
     assert re.search(r"exitcode\s*:\s*143", stderr), stderr[-3000:]   # torchrun reports its workers' status
-    assert re.search(r"rank 1\] received SIGTERM: stopping after the current step", stdout), stdout[-3000:]
-    assert "received SIGTERM" not in (output_dir / "log.txt").read_text(), "rank 0 got no signal of its own"
+    assert re.search(r"\[rank 1\] received SIGTERM: stopping after the current step", stderr), stderr[-3000:]
+    assert "[rank 0] received" not in stderr, "rank 0 got no signal of its own"
     check_interrupted_then_resumed(command, output_dir, two_process_reference, "SIGTERM", launcher.returncode,
-                                   stdout, torchrun=True)
+                                   stderr, torchrun=True)
 
 
 def test_sigkill_of_a_torchrun_job_then_the_same_command_gives_the_uninterrupted_weights(

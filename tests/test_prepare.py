@@ -3,16 +3,30 @@ from __future__ import annotations
 
 import hashlib
 import math
+import socket
+import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
-from videos import decoded_indices, make_indexed_video, make_random_bytes_file
+from videos import decoded_indices, make_indexed_video, make_random_bytes_file, make_timed_video
 
 from videovit.data.decoding import read_frames
 from videovit.data.decoding.index import index_video
+from videovit.data.decoding.stream import frame_times
 from videovit.data.lists import ListEntry, read_list
-from videovit.prep.prepare import PrepareSettings, output_size, prepare_tree, prepare_video
+from videovit.prep.partial_files import partial_path
+from videovit.prep.prepare import (
+    PreparedVideo,
+    PrepareError,
+    PrepareSettings,
+    output_size,
+    prepare_tree,
+    prepare_video,
+    verify_output,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAMES, FPS = 60, 25
@@ -62,10 +76,48 @@ def test_prepared_tree_is_exact_keyframed_verified_and_resumable(source_tree: Pa
     assert not list(out.rglob("*.partial")) and not (out / "broken.mp4").exists()
     assert _digest(source_tree) == before  # sources are only read
 
-    (out / "class b" / "stale.mp4.partial").write_bytes(b"half")  # as a killed run leaves it
+    (out / "class b" / "stale.mp4.partial").write_bytes(b"half")  # as an older run leaves it
+    (out / "class b" / f"gone.mp4.{socket.gethostname().split('.')[0]}-{dead_pid()}.partial").write_bytes(b"half")
+    running = partial_path(out / "running.mp4")  # a live writer's (this process stands in for a dying run)
+    running.write_bytes(b"half")
     again = prepare_tree(source_tree, out, settings, workers=2)
     assert (again.prepared, again.skipped, len(again.failures)) == (0, 2, 1)
-    assert not list(out.rglob("*.partial"))
+    assert list(out.rglob("*.partial")) == [running]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+# Frame times of a phone clip: about 30 fps with jitter and one 185 ms gap.
+PHONE_TIMES = np.concatenate([[0.0], np.cumsum(np.where(np.arange(59) == 30, 0.185,
+                                                         1 / 30 + np.random.default_rng(0).normal(0, 0.002, 59)))])
+
+
+@pytest.mark.parametrize("name, codec, time_base", [
+    ("phone.mp4", "h264", Fraction(1, 90000)), ("phone.mov", "h264", Fraction(1, 600)),
+    ("phone.mkv", "h264", Fraction(1, 1000)), ("phone.webm", "vp9", Fraction(1, 1000)),
+])
+def test_a_variable_frame_rate_keeps_every_frame_at_its_source_time(tmp_path: Path, name, codec, time_base):
+    """The container's declared rate (30 in MKV and WebM, the average in MP4) need not match the output's
+    average: the timing is checked frame by frame (the old rate comparison failed the MKV and WebM)."""
+    source = make_timed_video(tmp_path / name, PHONE_TIMES, codec, time_base=time_base)
+    source_starts = frame_times(source).starts
+    prepared = prepare_video(source, tmp_path / "out.mp4", PrepareSettings(96, 8, preset="veryfast"))
+    assert prepared.frames == len(PHONE_TIMES) and prepared.times is not None
+    assert np.abs(frame_times(tmp_path / "out.mp4").starts - source_starts).max() < 0.001
+    assert decoded_indices(read_frames(tmp_path / "out.mp4", list(range(prepared.frames)), "pyav")) == \
+        list(range(len(PHONE_TIMES)))
+
+
+def test_a_timing_that_does_not_survive_says_which_flag_retimes_it(tmp_path: Path):
+    source = make_indexed_video(tmp_path / "src.mp4", 20, size=(64, 48), fps=FPS)
+    prepared = prepare_video(source, tmp_path / "out.mp4", PrepareSettings(48, 5, preset="veryfast"))
+    shifted = PreparedVideo(prepared.frames, prepared.fps, tuple(t + 0.01 for t in prepared.times or ()))
+    with pytest.raises(PrepareError, match=r"start up to 10\.0 ms away from the source's; --fps 25 re-times"):
+        verify_output(tmp_path / "out.mp4", shifted)
 
 
 def test_a_forced_rate_shows_the_latest_source_frame_at_each_tick(tmp_path: Path):

@@ -39,7 +39,8 @@ BROKEN = {"missing.mp4": "file not found", "empty.mp4": "file is empty (0 bytes)
           "truncated.mp4": "FFmpeg cannot open it", "garbage.mp4": "FFmpeg cannot open it",
           "stuck.mp4": "decoding took longer than 1 s (DATA.DECODE_TIMEOUT)"}
 SETTINGS = {"TRAIN.EPOCHS": EPOCHS, "TRAIN.EVAL_PERIOD": 0, "DATA_LOADER.NUM_WORKERS": 2, "DATA.DECODE_TIMEOUT": 1.0,
-            "DATA.MAX_DECODE_RETRIES": 20, "TEST.NUM_TEMPORAL_VIEWS": 2, "TEST.NUM_SPATIAL_CROPS": 1}
+            "DATA.MAX_DECODE_RETRIES": 20, "TEST.NUM_TEMPORAL_VIEWS": 2, "TEST.NUM_SPATIAL_CROPS": 1,
+            "TEST.MAX_FAILED_SHARE": 0.3}   # the test split's 5 broken videos of 20 are 25 %, by design
 # RSS growth allowed after the first epoch, which warms up allocator pools and creates the optimiser
 # state (its workers were forked before that, so the workers' baseline is epoch 2's). Measured here
 # (RSS ~820 MB main, ~490 MB per worker): the main process moves within ~15 MB from epoch to epoch,
@@ -216,7 +217,7 @@ def test_test_mode_never_substitutes_and_lists_every_failed_video(storm, tmp_pat
         failed = {Path(row["path"]).name: row["reason"] for row in csv.DictReader(stream)}
     assert failed.keys() == BROKEN.keys()
     for name, reason in failed.items():
-        assert reason.startswith(str(videos / name)) and BROKEN[name] in reason, (name, reason)
+        assert BROKEN[name] in reason, (name, reason)   # the path has its own column
         assert f"not scored: {videos / name}: " in log
     with (output_dir / "predictions.csv").open() as stream:
         predicted = [Path(row["path"]).name for row in csv.DictReader(stream)]

@@ -13,13 +13,13 @@ from videovit.checkpoint import LoadReport, load_pretrained, read_checkpoint
 from videovit.checkpoint.loading import match_state_dict
 from videovit.config import load_config
 from videovit.models import build_model, build_variant
+from videovit.models.temporal import inflate_from_host as inflate_weight
 from videovit.models.timesformer import (
     CHECKPOINT_LAYOUTS,
     FAMILY,
     TimeSformer,
+    can_load,
     checkpoint_filter_fn,
-    inflate_weight,
-    owns_state_dict,
     resize_weight,
 )
 
@@ -72,8 +72,8 @@ def randomise_temporal(model: TimeSformer, time_embed: bool = True) -> None:
     """Give the zero-initialised temporal_fc layers (and the time embedding) non-zero values."""
     with torch.no_grad():
         for block in model.blocks:
-            block.temporal_fc.weight.normal_(std=0.1)
-            block.temporal_fc.bias.normal_(std=0.1)
+            block.temporal.fc.weight.normal_(std=0.1)
+            block.temporal.fc.bias.normal_(std=0.1)
         if time_embed:
             model.time_embed.normal_(std=0.5)
 
@@ -111,10 +111,11 @@ def test_official_file_layout_is_described_by_checkpoint_layouts():
     checkpoint = torch.load(DATA / "reference" / "timesformer_mini.pyth", weights_only=True)
     weights_key, prefix = LAYOUTS["timesformer_official"]
     assert weights_key is not None and isinstance(checkpoint["cfg"], str)
-    stripped = {key.removeprefix(prefix) for key in checkpoint[weights_key]}
+    stripped = {key.removeprefix(prefix): value for key, value in checkpoint[weights_key].items()}
     assert all(key.startswith(prefix) for key in checkpoint[weights_key])
+    assert any(".temporal_attn." in key for key in stripped)  # the official names, mapped by the family
     model = tiny_model(embed_dims=(64,), num_heads=(2,))
-    assert stripped == set(model.state_dict())
+    assert set(checkpoint_filter_fn(stripped, model)) == set(model.state_dict())
 
 
 @pytest.mark.parametrize("dataset, classes", [("k400", 400), ("ssv2", 174)])
@@ -126,19 +127,31 @@ def test_official_checkpoint_manifests_match_every_key_and_shape(dataset, classe
         k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def test_transformers_manifest_maps_every_key_and_shape_both_ways():
+    """transformers' TimesformerForVideoClassification layout: all 249 keys rename 1:1 onto the model's."""
+    hub = meta_state("hf_timesformer_k400")
+    model = meta_model(num_frames=8, num_classes=400)
+    filtered = checkpoint_filter_fn(hub, model)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in filtered.items()} == shapes
+    assert can_load(hub)
+    exported = FAMILY.transformers.export_state_dict(model.state_dict())
+    assert {k: tuple(v.shape) for k, v in exported.items()} == {k: tuple(v.shape) for k, v in hub.items()}
+
+
 @pytest.mark.parametrize("image_manifest", IMAGE_MANIFESTS)
 @pytest.mark.parametrize("img_size, frames, classes", [(224, 8, 1000), (224, 8, 400), (160, 16, 174)])
 def test_image_vit_files_cover_every_weight_but_the_new_temporal_ones(image_manifest, img_size, frames,
                                                                       classes):
     model = meta_model(num_frames=frames, num_classes=classes, img_size=img_size)
     _, outcome = apply_hooks(model, meta_state(image_manifest))
-    new = {key for key in model.state_dict() if ".temporal_fc." in key or key == "time_embed"}
+    new = {key for key in model.state_dict() if ".temporal.fc." in key or key == "time_embed"}
     if classes != 1000:
         new |= {"head.weight", "head.bias"}
     assert outcome["new"] == new
     assert outcome["resized"] == ({"pos_embed"} if img_size != 224 else set())
     assert outcome["inflated"] == {key for key in model.state_dict()
-                                   if ".temporal_attn." in key or ".temporal_norm1." in key}
+                                   if ".temporal.attn." in key or ".temporal.norm." in key}
 
 
 def write_layout(state: dict[str, torch.Tensor], layout: str, folder: Path) -> Path:
@@ -162,12 +175,12 @@ def test_every_layout_is_read_safely_and_inflates(tmp_path, layout):
     weights_key, prefix = LAYOUTS[layout]
     weights = contents if weights_key is None else contents[weights_key]
     state = {key.removeprefix(prefix): value for key, value in weights.items()}
-    assert owns_state_dict(weights) and owns_state_dict(state)
+    assert can_load(weights) and can_load(state)
     video = tiny_model(num_frames=4)
     tensors, outcome = apply_hooks(video, state)
-    assert outcome["new"] == {"time_embed", "blocks.0.temporal_fc.weight", "blocks.0.temporal_fc.bias",
-                              "blocks.1.temporal_fc.weight", "blocks.1.temporal_fc.bias"}
-    torch.testing.assert_close(tensors["blocks.1.temporal_attn.qkv.weight"], image.blocks[1].attn.qkv.weight)
+    assert outcome["new"] == {"time_embed", "blocks.0.temporal.fc.weight", "blocks.0.temporal.fc.bias",
+                              "blocks.1.temporal.fc.weight", "blocks.1.temporal.fc.bias"}
+    torch.testing.assert_close(tensors["blocks.1.temporal.attn.qkv.weight"], image.blocks[1].attn.qkv.weight)
     report = load_pretrained(video, path)  # the project's loader finds the same layout and does the same
     assert (report.layout, report.family) == (layout, "timesformer")
     assert set(report.new) == outcome["new"] and set(report.inflated) == outcome["inflated"]
@@ -184,14 +197,14 @@ def test_image_vit_files_load_strictly_into_the_image_model():
     ("timesformer_divst_8x224_k400", True), ("timesformer_divst_8x224_ssv2", True),
     ("vit_base_patch16_224", True), ("deit_base_patch16_224", True),
     ("regionvit_tiny", False), ("volo_d1_224", False)])
-def test_owns_state_dict_recognises_timesformer_and_vit_files_only(name, owned):
-    assert owns_state_dict(meta_state(name)) is owned
+def test_can_load_recognises_timesformer_and_vit_files_only(name, owned):
+    assert can_load(meta_state(name)) is owned
 
 
-def test_owns_the_state_dicts_it_saves():
-    assert owns_state_dict(tiny_model().state_dict())
-    assert owns_state_dict(tiny_model(temporal=False).state_dict())
-    assert not owns_state_dict({})
+def test_can_load_the_state_dicts_it_saves():
+    assert can_load(tiny_model().state_dict())
+    assert can_load(tiny_model(temporal=False).state_dict())
+    assert not can_load({})
 
 
 # ---- the hooks one by one ---------------------------------------------------------------------
@@ -225,15 +238,15 @@ def test_time_embedding_is_resized_linearly_and_other_keys_are_not_resized():
 def test_temporal_weights_inflate_from_their_host_block():
     state = checkpoint_filter_fn(meta_state("vit_base_patch16_224"), None)
     target = torch.empty(2304, 768)
-    assert inflate_weight("blocks.3.temporal_attn.qkv.weight", target, state) is state["blocks.3.attn.qkv.weight"]
-    assert inflate_weight("blocks.11.temporal_attn.proj.bias", torch.empty(768),
+    assert inflate_weight("blocks.3.temporal.attn.qkv.weight", target, state) is state["blocks.3.attn.qkv.weight"]
+    assert inflate_weight("blocks.11.temporal.attn.proj.bias", torch.empty(768),
                           state) is state["blocks.11.attn.proj.bias"]
-    assert inflate_weight("blocks.0.temporal_norm1.weight", torch.empty(768),
+    assert inflate_weight("blocks.0.temporal.norm.weight", torch.empty(768),
                           state) is state["blocks.0.norm1.weight"]
-    assert inflate_weight("blocks.0.temporal_fc.weight", torch.empty(768, 768), state) is None
+    assert inflate_weight("blocks.0.temporal.fc.weight", torch.empty(768, 768), state) is None
     assert inflate_weight("time_embed", torch.empty(1, 8, 768), state) is None
-    assert inflate_weight("blocks.12.temporal_attn.qkv.weight", target, state) is None   # no host
-    assert inflate_weight("blocks.0.temporal_attn.qkv.weight", torch.empty(192, 64), state) is None
+    assert inflate_weight("blocks.12.temporal.attn.qkv.weight", target, state) is None   # no host
+    assert inflate_weight("blocks.0.temporal.attn.qkv.weight", torch.empty(192, 64), state) is None
 
 
 def test_inflated_vit_b_is_blind_to_frame_order_until_the_temporal_weights_move():
@@ -302,14 +315,28 @@ def test_features_head_and_reset_classifier():
         assert model(clip).shape == (2, 5) and model.num_classes == 5
 
 
-def test_clips_of_another_size_are_refused_with_the_fix():
+def test_clips_of_another_frame_count_are_refused_with_the_fix():
     model = tiny_model()
     with pytest.raises(ValueError, match="num_frames=2"):
         model(torch.randn(1, 3, 2, 32, 32))
-    with pytest.raises(ValueError, match="img_size=48"):
-        model(torch.randn(1, 3, 4, 48, 48))
     with pytest.raises(ValueError, match=r"\(B, 3, 4, H, W\)"):
         model(torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("size", [(48, 48), (40, 56)])
+def test_frames_of_another_size_take_the_position_embedding_resized_as_loading_does(tmp_path, size):
+    built_32 = tiny_model().eval()
+    randomise_temporal(built_32)
+    torch.save(built_32.state_dict(), tmp_path / "tiny.pth")
+    clip = torch.randn(2, 3, 4, *size)
+    with torch.no_grad():
+        logits = built_32(clip)
+    assert logits.shape == (2, 10)
+    if size[0] == size[1]:   # a model built for that side, given the 32-pixel weights, scores the same
+        built_48 = tiny_model(img_size=size[0]).eval()
+        load_pretrained(built_48, tmp_path / "tiny.pth", log=lambda _: None)
+        with torch.no_grad():
+            torch.testing.assert_close(built_48(clip), logits)
 
 
 @pytest.mark.parametrize("overrides, error, match", [
@@ -351,14 +378,14 @@ def test_drop_path_is_drawn_once_per_clip(branch):
     model = tiny_model(drop_path_rate=0.5).train()   # block 1 drops with rate 0.5
     randomise_temporal(model)
     block = model.blocks[1]
-    silenced = {"temporal": [block.attn.proj, block.mlp.fc2], "spatial": [block.temporal_fc, block.mlp.fc2],
-                "mlp": [block.temporal_fc, block.attn.proj]}[branch]
+    silenced = {"temporal": [block.attn.proj, block.mlp.fc2], "spatial": [block.temporal.fc, block.mlp.fc2],
+                "mlp": [block.temporal.fc, block.attn.proj]}[branch]
     with torch.no_grad():
         for layer in silenced:   # only one residual branch left
             layer.weight.zero_()
             layer.bias.zero_()
         if branch == "temporal":
-            block.temporal_fc.bias.zero_()   # a dropped branch then adds exactly nothing
+            block.temporal.fc.bias.zero_()   # a dropped branch then adds exactly nothing
         tokens = torch.randn(32, 1 + 16 * 4, 32)
         changed = (block(tokens, clips=32) - tokens).abs().amax(dim=-1) > 0   # (clips, tokens)
     first = 1 if branch == "temporal" else 0   # the temporal branch leaves the cls token alone
@@ -374,7 +401,7 @@ def test_no_weight_decay_and_layer_ids():
     assert model.num_layers == 2 + 2
     ids = {name: model.layer_id(name) for name, _ in model.named_parameters()}
     assert {ids[k] for k in ("cls_token", "pos_embed", "time_embed", "patch_embed.proj.weight")} == {0}
-    assert ids["blocks.0.temporal_fc.weight"] == 1 and ids["blocks.1.mlp.fc2.bias"] == 2
+    assert ids["blocks.0.temporal.fc.weight"] == 1 and ids["blocks.1.mlp.fc2.bias"] == 2
     assert ids["norm.weight"] == ids["head.bias"] == model.num_layers - 1
     assert set(ids.values()) == set(range(model.num_layers))
 
@@ -383,7 +410,7 @@ def test_time_embedding_init_std():
     assert not tiny_model().time_embed.any()
     spread = tiny_model(time_embed_init_std=0.02).time_embed
     assert 0 < spread.abs().max() <= 0.04
-    assert all(not block.temporal_fc.weight.any() for block in tiny_model().blocks)
+    assert all(not block.temporal.fc.weight.any() for block in tiny_model().blocks)
 
 
 @pytest.mark.parametrize("dataset, classes", [("K400", 400), ("SSV2", 174)])

@@ -19,8 +19,8 @@ import videovit
 from videovit.data import read_frames
 from videovit.data.decoding.stream import frame_times, stream_frames
 from videovit.data.transforms import build_view_transform
-from videovit.deploy.inference import video_probabilities
-from videovit.deploy.windows import Window, WindowScore, caption_at, plan_windows, predict_windows, window_frame_indices
+from videovit.deploy.classifier import VideoClassifier
+from videovit.deploy.windows import Window, WindowScore, caption_at, plan_windows, window_frame_indices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
@@ -65,20 +65,23 @@ def test_each_window_samples_its_own_frames_by_the_protocol(setup) -> None:
 
 def test_a_window_spanning_the_whole_video_scores_like_the_whole_video(setup) -> None:
     checkpoint, video = setup
-    loaded = videovit.from_pretrained(checkpoint)
-    (whole,) = predict_windows(loaded.model, loaded.cfg, video, window=60, stride=60)
-    expected = video_probabilities(loaded.model, loaded.cfg, video).numpy()
+    classifier = VideoClassifier(videovit.from_pretrained(checkpoint))
+    (whole,) = classifier.windows(video, window=60, stride=60)
+    expected = classifier.predict([video]).scores.probs[0]
     assert np.allclose(whole.probs, expected, atol=1e-6)
+    in_small_batches = VideoClassifier(videovit.from_pretrained(checkpoint, overrides=["TEST.BATCH_SIZE", "4"]))
+    (split,) = in_small_batches.windows(video, window=60, stride=60)    # 6 views: batches of 4 and 2
+    assert np.allclose(split.probs, expected, atol=1e-6)
 
 
 def test_windowed_scores_are_the_protocol_views_of_each_window(setup) -> None:
     """A window scores like a video made of exactly its frames: its views' softmax, averaged."""
     checkpoint, video = setup
-    loaded = videovit.from_pretrained(checkpoint)
-    cfg = loaded.cfg
+    model = videovit.from_pretrained(checkpoint)
+    cfg = model.cfg
     progress = []
-    scores = predict_windows(loaded.model, cfg, video, window=1.5, stride=1.0,
-                             progress=lambda done, total: progress.append((done, total)))
+    scores = VideoClassifier(model).windows(video, window=1.5, stride=1.0,
+                                            progress=lambda done, total: progress.append((done, total)))
     assert progress == [(i, 4) for i in range(5)]
     window = scores[2].window
     alone = window_frame_indices(cfg, Window(0.0, window.end - window.start, 0, window.count), FPS)
@@ -88,7 +91,7 @@ def test_windowed_scores_are_the_protocol_views_of_each_window(setup) -> None:
                          for indices in window_frame_indices(cfg, window, FPS)
                          for crop in range(cfg.TEST.NUM_SPATIAL_CROPS)])
     with torch.no_grad():
-        expected = torch.softmax(loaded.model(views), dim=1).mean(dim=0).numpy()
+        expected = torch.softmax(model(views), dim=1).mean(dim=0).numpy()
     assert np.allclose(scores[2].probs, expected, atol=1e-6)
 
 

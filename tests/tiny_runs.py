@@ -82,7 +82,8 @@ def tiny_overrides(lists: Path, videos: Path, output_dir: Path, **extra: object)
         "DATA.TEST_CROP_SIZE": 32, "DATA.DECODING_BACKEND": "pyav", "DATA_LOADER.NUM_WORKERS": 0,
         "TRAIN.BATCH_SIZE": 4, "TRAIN.EPOCHS": 3, "SOLVER.BASE_LR": 1e-3, "SOLVER.BASE_BATCH_SIZE": 4,
         "SOLVER.WARMUP_EPOCHS": 1.0, "MIXUP.ENABLE": False, "LOG_PERIOD": 1, "TENSORBOARD": False,
-        "DEVICE": "cpu", "OUTPUT_DIR": output_dir, **extra}
+        # A test split with one broken video of 7 (make_tiny_dataset's broken_in) is 14 % failed, by design.
+        "TEST.MAX_FAILED_SHARE": 0.2, "DEVICE": "cpu", "OUTPUT_DIR": output_dir, **extra}
     return [token for key, value in settings.items() for token in (key, str(value))]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -150,6 +151,55 @@ def make_indexed_video(
     return path
 
 
+def make_timed_video(path: Path, times: Sequence[float], codec: str = "h264", size: tuple[int, int] = (128, 96),
+                     time_base: Fraction = Fraction(1, 90000)) -> Path:
+    """Indexed frames shown at ``times`` (seconds): a variable frame rate, as phones record. The
+    stream declares the rate of the median frame interval, as such files do."""
+    encoder, pix_fmt = ENCODERS[codec]
+    nominal = Fraction(1 / float(np.median(np.diff(times)))).limit_denominator(1001)
+    with av.open(str(path), mode="w") as output:
+        stream = output.add_stream(encoder, rate=nominal)
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        stream.time_base = stream.codec_context.time_base = time_base
+        if codec == "h264":
+            stream.options = {"preset": "veryfast", "crf": "18"}
+        elif codec in {"vp9", "vp8"}:
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "10", "b": "0"}
+        for index, seconds in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(index, size), format="rgb24").reformat(format=pix_fmt)
+            frame.pts, frame.time_base = round(seconds / time_base), time_base
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return Path(path)
+
+
+def make_avi_with_repeats(path: Path, num_frames: int, codec: str = "cinepak", repeat_every: int = 3,
+                          size: tuple[int, int] = (128, 96), fps: int = 25) -> Path:
+    """An AVI of ``num_frames`` frame slots where only every ``repeat_every``-th slot holds a picture
+    (indexed by its slot) and the others are empty chunks, the AVI way of repeating the previous frame
+    (old capture and cinepak files; VP8/VP9 after hidden frames). The header counts every slot, the
+    demuxer skips the empty ones: a complete file whose header "promises" more frames than decode."""
+    encoder, pix_fmt = {"cinepak": ("cinepak", "rgb24"), "vp9": ("libvpx-vp9", "yuv420p")}[codec]
+    with av.open(str(path), mode="w", format="avi") as output:
+        stream = output.add_stream(encoder, rate=Fraction(fps))
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        if codec == "vp9":
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+        for slot in range(num_frames):
+            if slot % repeat_every:
+                repeat = av.Packet(b"")
+                repeat.stream, repeat.pts, repeat.dts, repeat.time_base = stream, slot, slot, stream.time_base
+                output.mux(repeat)
+                continue
+            frame = av.VideoFrame.from_ndarray(indexed_frame(slot, size), format="rgb24").reformat(format=pix_fmt)
+            frame.pts = slot
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return Path(path)
+
+
 def make_edit_list_copy(source: Path, path: Path, first_frame: int) -> Path:
     """Remux an MP4 so that an edit list hides the frames before ``first_frame``.
 
@@ -208,6 +258,7 @@ def _bind_pyav_libvpx() -> None:
 _bind_pyav_libvpx()
 
 __all__ = [
-    "ENCODERS", "FORMATS", "decoded_indices", "frame_index_of", "indexed_frame", "make_indexed_video",
+    "ENCODERS", "FORMATS", "decoded_indices", "frame_index_of", "indexed_frame", "make_avi_with_repeats",
+    "make_indexed_video", "make_timed_video",
     "make_edit_list_copy", "make_random_bytes_file", "make_truncated_copy", "make_zero_byte_file",
 ]

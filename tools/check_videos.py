@@ -4,8 +4,10 @@
         [--out problems.txt] [--write-clean-list train.clean.csv] [--min-frames 8] [--backend auto]
         [--workers N] [--timeout 60]
 
-Exit status: 0 when every video is fine, 1 when some are broken (listed in --out), 2 for a usage
-error (bad arguments, a missing or malformed list file).
+Videos the chosen backend refuses as not frame-exact but PyAV reads are listed in --out too, as
+"not exact with BACKEND", and kept in the clean list. Exit status: 0 when every video is usable, 1
+when some are broken (listed in --out), 2 for a usage error (bad arguments, a missing or malformed
+list file), 130/143 after Ctrl-C/SIGTERM (nothing written).
 """
 from __future__ import annotations
 
@@ -26,14 +28,14 @@ def _scan(args: argparse.Namespace) -> int:
         raise InputPathError(f"--prefix {args.prefix} is not a folder; pass the folder the list's paths "
                                 f"are relative to (DATA.PATH_PREFIX)")
     out = args.out or args.list.with_suffix(".problems.txt")
-    settings = ScanSettings(args.min_frames, args.backend, args.timeout, args.header_slack)
+    settings = ScanSettings(args.min_frames, args.backend, args.timeout)
     report = check_list(args.list, args.prefix, args.separator, settings, args.workers)
     write_problems(out, report.problems)
     print(report.summary(out))
     if args.write_clean_list is not None:
         kept = write_clean_list(args.write_clean_list, report, args.separator)
-        print(f"wrote {kept} of {report.checked} videos (the broken ones left out) to {args.write_clean_list}")
-    return 1 if report.problems else 0
+        print(f"wrote {kept} of {report.checked} videos (the unusable ones left out) to {args.write_clean_list}")
+    return 1 if report.unusable else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,14 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-clean-list", type=Path, default=None, metavar="PATH",
                         help="also write the list without the broken videos to PATH")
     parser.add_argument("--min-frames", type=int, default=8, help="fewer decodable frames = too short")
-    parser.add_argument("--header-slack", type=int, default=1,
-                        help="frames a header may over-promise before the video counts as truncated")
     parser.add_argument("--backend", default="auto", choices=sorted(BACKENDS), help="decoding backend")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per video before giving up")
     args = parser.parse_args(argv)
-    if args.min_frames < 1 or args.header_slack < 0 or (args.workers is not None and args.workers < 1):
-        parser.error("--min-frames and --workers must be >= 1, --header-slack >= 0")
+    if args.min_frames < 1 or (args.workers is not None and args.workers < 1):
+        parser.error("--min-frames and --workers must be >= 1")
     return run_tool(lambda: _scan(args))
 
 

@@ -6,8 +6,9 @@
         --csv windows.csv --timeline timeline.png --output annotated.mp4
 
 --checkpoint is a training checkpoint or a folder written by tools/export.py. The model and its test
-protocol (frames, temporal views, spatial crops) come from the saved config unless --cfg is given;
-probabilities are softmax scores averaged over the test views. With --window, every window of the
+protocol (frames, temporal views, spatial crops) are the checkpoint's, except what --cfg files or
+KEY VALUE overrides set (the rule of the test-only run); probabilities are softmax scores averaged
+over the test views. With --window, every window of the
 video is classified like a video of its own (see docs/deployment.md); MODEL.COMPILE True runs the
 model through torch.compile.
 """
@@ -29,16 +30,6 @@ DECIMALS = 6
 def truncated(prob: float) -> str:
     """``prob`` cut (not rounded) to DECIMALS places, so that the printed top-k never sums above 1."""
     return f"{math.floor(prob * 10**DECIMALS) / 10**DECIMALS:.{DECIMALS}f}"
-
-
-def load_model(checkpoint: Path, cfg_files: list[str], overrides: list[str]):
-    """``from_pretrained``, then ``torch.compile`` when MODEL.COMPILE is set (falls back to eager)."""
-    from videovit import from_pretrained
-    from videovit.runtime.compile import compile_if_configured
-
-    loaded = from_pretrained(checkpoint, cfg_files, overrides, log=lambda _: None)
-    compile_if_configured(loaded.model, loaded.cfg)
-    return loaded
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,17 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.checkpoint.exists():
             raise InputPathError(f"--checkpoint {args.checkpoint} does not exist")
         if not args.video.is_file():
-            raise InputPathError(f"--video {args.video} does not exist")
-        loaded = load_model(args.checkpoint, cfg_files, trailing + list(args.overrides))
-        test = loaded.cfg.TEST
-        protocol = (f"{test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views of "
-                    f"{loaded.cfg.DATA.NUM_FRAMES} frames, softmax averaged")
-        if args.window is not None:
-            caption = classify_windows(loaded, args, protocol)
-        else:
-            from videovit.deploy.inference import predict_video
+            raise InputPathError(f"--video {args.video} is not a file" if args.video.exists()
+                                 else f"--video {args.video} does not exist")
+        from videovit.deploy.classifier import VideoClassifier, from_pretrained
 
-            predictions = predict_video(loaded.model, loaded.cfg, args.video, loaded.class_names, args.top_k)
+        model = from_pretrained(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
+        classifier = VideoClassifier(model)
+        views = classifier.preprocessing
+        protocol = (f"{views.temporal_views} temporal x {views.spatial_crops} spatial views of "
+                    f"{views.num_frames} frames, softmax averaged")
+        if args.window is not None:
+            caption = classify_windows(classifier, args, protocol)
+        else:
+            predictions = classifier.classify(args.video, args.top_k)
             print(f"{args.video}: {protocol}")
             width = max(len(name) for name, _ in predictions)
             for rank, (name, prob) in enumerate(predictions, start=1):
@@ -103,33 +96,38 @@ def main(argv: list[str] | None = None) -> int:
             name, prob = predictions[0]
             caption = f"{name} {100 * prob:.1f}%"
         if args.output is not None:
-            frames = write_annotated_video(args.video, args.output, caption, loaded.cfg.DATA.DECODING_BACKEND,
+            frames = write_annotated_video(args.video, args.output, caption, classifier.cfg.DATA.DECODING_BACKEND,
                                            gif_width=args.gif_width, gif_fps=args.gif_fps)
             print(f"wrote {args.output} ({frames} frames)")
 
     return run_tool(classify)
 
 
-def classify_windows(loaded, args: argparse.Namespace, protocol: str):
+def classify_windows(classifier, args: argparse.Namespace, protocol: str):
     """Score every window, print and write them; the caption function for the annotated copy."""
-    from videovit.deploy.windows import ProgressBar, caption_at, predict_windows, top_classes, write_windows_csv
+    from videovit.deploy.windows import ProgressBar, caption_at, write_windows_csv
+    from videovit.evaluation.views import top_classes
     from videovit.viz.timeline import plot_timeline
 
     stride = args.stride if args.stride is not None else args.window
     print(f"{args.video}: windows of {args.window:g} s every {stride:g} s, each {protocol}")
-    scores = predict_windows(loaded.model, loaded.cfg, args.video, args.window, stride,
-                             progress=ProgressBar("windows", sys.stderr))
+    try:
+        scores = classifier.windows(args.video, args.window, stride, progress=ProgressBar("windows", sys.stderr))
+    except BaseException:  # an error or a signal: its line starts below the progress bar's
+        print(file=sys.stderr)
+        raise
+    names = classifier.class_names
     for score in scores:
-        (name, prob), = top_classes(score.probs, loaded.class_names, 1)
+        (name, prob), = top_classes(score.probs, names, 1)
         print(f"  {score.window.start:8.2f} - {score.window.end:8.2f} s  {name}  {truncated(prob)}")
     if args.csv is not None:
-        write_windows_csv(args.csv, scores, loaded.class_names, args.top_k)
+        write_windows_csv(args.csv, scores, names, args.top_k)
         print(f"wrote {args.csv} ({len(scores)} windows)")
     if args.timeline is not None:
-        plot_timeline(scores, loaded.class_names, args.timeline, top=args.top_k,
+        plot_timeline(scores, names, args.timeline, top=args.top_k,
                       title=f"{args.video.name}: windows of {args.window:g} s every {stride:g} s")
         print(f"wrote {args.timeline}")
-    return caption_at(scores, loaded.class_names)
+    return caption_at(scores, names)
 
 
 if __name__ == "__main__":

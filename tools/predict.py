@@ -5,10 +5,13 @@
     torchrun --nproc_per_node 2 tools/predict.py --checkpoint ... --folder videos/ --out predictions.csv
 
 --list holds one video path per line (relative ones are joined to --prefix); --folder is searched
-recursively for video files. Writes one row per predicted video (top-k classes and probabilities)
-and OUT_failed.csv with the videos that could not be decoded; prints "predicted N of M videos".
-Views go through the model TEST.BATCH_SIZE at a time; under torchrun every process scores its share
-of the videos. MODEL.COMPILE True runs the model through torch.compile. See docs/deployment.md.
+recursively for the files of every video container the decoders read (the others are skipped, and
+named). Writes one row per predicted video (top-k classes and probabilities) and OUT_failed.csv with
+the videos that could not be decoded; prints "predicted N of M videos". Exits 1, after writing both,
+when more than TEST.MAX_FAILED_SHARE of the videos failed. The views follow the checkpoint's protocol
+unless --cfg or KEY VALUE overrides set them; they go through the model TEST.BATCH_SIZE at a time, and
+under torchrun every process scores its share of the videos. MODEL.COMPILE True runs the model through
+torch.compile. See docs/deployment.md.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from videovit.cli import run_tool
 from videovit.config.cli import split_config_files
-from videovit.errors import CheckFailedError, InputPathError
+from videovit.errors import InputPathError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,38 +45,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and predict; 2 on user errors, 1 when no video could be predicted."""
+    """Parse the command line and predict; 2 on user errors, 1 when too many videos could not be predicted."""
     args = parse_args(argv)
     cfg_files, trailing = split_config_files(args.cfg)
 
     def predict() -> None:
         if not args.checkpoint.exists():
             raise InputPathError(f"--checkpoint {args.checkpoint} does not exist")
-        from videovit import from_pretrained
-        from videovit.deploy.predict import predict_videos, videos_in_folder, videos_in_list, write_predictions
-        from videovit.runtime.compile import compile_if_configured
-        from videovit.runtime.distributed import barrier, init_distributed, shutdown_distributed
+        from videovit.deploy.predict import predict_videos, videos_in_folder, videos_in_list
 
-        paths = videos_in_list(args.list, args.prefix) if args.list is not None else videos_in_folder(args.folder)
-        loaded = from_pretrained(args.checkpoint, cfg_files, trailing + list(args.overrides), log=lambda _: None)
-        ctx = init_distributed(loaded.cfg.DEVICE, loaded.cfg.DIST_BACKEND)
-        try:
-            model = compile_if_configured(loaded.model.to(ctx.device), loaded.cfg)
-            predictions = predict_videos(model, loaded.cfg, paths, loaded.class_names, ctx)
-            if ctx.is_main:
-                failed_file = write_predictions(args.out, predictions, loaded.class_names, args.top_k)
-                for video, reason in sorted(predictions.scores.failed.items()):
-                    print(f"failed: {predictions.paths[video]}: {reason}", file=sys.stderr)
-                test = loaded.cfg.TEST
-                print(f"predicted {predictions.num_predicted} of {len(paths)} videos "
-                      f"({test.NUM_TEMPORAL_VIEWS} temporal x {test.NUM_SPATIAL_CROPS} spatial views, softmax "
-                      f"averaged, {ctx.world_size} process(es)); wrote {args.out}"
-                      + (f" and {failed_file}" if predictions.scores.failed else ""))
-            barrier()
-        finally:
-            shutdown_distributed()
-        if predictions.num_predicted == 0:
-            raise CheckFailedError("no video could be predicted (see the failures above)")
+        inputs = videos_in_list(args.list, args.prefix) if args.list is not None else videos_in_folder(args.folder)
+        predict_videos(args.checkpoint, inputs, args.out, args.top_k, cfg_files, trailing + list(args.overrides))
 
     return run_tool(predict)
 

@@ -8,8 +8,10 @@ Each output keeps the source's relative path (suffix .mp4) and timing (--fps for
 rate); it is written under a temporary name, verified and renamed, so a rerun skips finished
 videos and a killed run leaves no half file. --lists writes copies of list files whose paths point
 at the prepared videos (into --lists-out, default <out>/lists); set DATA.PATH_PREFIX to --out and
-DATA.PATH_TO_DATA_DIR to that folder. Exit status: 0 all prepared, 1 some failed (listed in
-<out>/prepare_failures.txt), 2 usage error. See docs/data.md.
+DATA.PATH_TO_DATA_DIR to that folder. Ctrl-C or SIGTERM stops within a second, keeps the finished
+videos and leaves no partial file (the workers die with the tool, even on SIGKILL). Exit status: 0
+all prepared, 1 some failed (listed in <out>/prepare_failures.txt), 2 usage error, 130/143 after
+a signal. See docs/data.md.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class ProgressBar:
     def __init__(self, width: int = 30) -> None:
         self.width, self.start, self.last_draw = width, time.monotonic(), 0.0
         self.interactive = sys.stderr.isatty()
+        self.open_line = False  # a redrawn line waits for its newline
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -46,6 +49,12 @@ class ProgressBar:
                 f"{rate:.2f} videos/s ETA {int(eta) // 60}m{int(eta) % 60:02d}s")
         end = "\n" if done == total or not self.interactive else ""
         print(f"\r{line}" if self.interactive else line, end=end, file=sys.stderr, flush=True)
+        self.open_line = not end
+
+    def close(self) -> None:
+        """End a redrawn line, so that what follows (an interruption's line) starts on its own."""
+        if self.open_line:
+            print(file=sys.stderr, flush=True)
 
 
 def _check_usage(args: argparse.Namespace):
@@ -71,7 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     settings = _check_usage(args)
     from videovit.prep.prepare import prepare_tree, rewrite_list
 
-    report = prepare_tree(args.src, args.out, settings, args.workers, ProgressBar())
+    progress = ProgressBar()
+    try:
+        report = prepare_tree(args.src, args.out, settings, args.workers, progress)
+    finally:
+        progress.close()
     failures_file = args.out / FAILURES_FILE
     failures_file.write_text("".join(f"{source}\t{reason}\n" for source, reason in report.failures),
                              encoding="utf-8")
@@ -105,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
-    return run_tool(lambda: _run(args))
+    return run_tool(lambda: _run(args), interrupted="the prepared videos are kept; rerun the same command to finish")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_demo(argv)
 
-    return run_tool(demo)
+    return run_tool(demo, interrupted="rerun the same command (finished stages are reused)")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Multi-process: ``torchrun --nproc_per_node N tools/run_net.py --cfg ...`` (add -
 --rdzv_endpoint for several machines). Configuration, data-list and checkpoint problems are printed
 without a traceback as one ``error:`` line and exit with status 2; a training stopped by a non-finite
 loss prints its report (step, videos, last good checkpoint) the same way and exits with status 1.
-SIGTERM or SIGINT (Ctrl-C) finishes the current step, saves a checkpoint the same command resumes from,
-and exits with status 143 or 130; a second signal exits at once.
+SIGTERM or SIGINT (Ctrl-C) during training finishes the current step, saves a checkpoint the same
+command resumes from, and exits with status 143 or 130; in any other phase it stops at once (at the
+next batch while data loads); one line says what was kept; a second signal exits at once.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run(cfg)
 
-    return run_tool(run_job)
+    return run_tool(run_job, interrupted="stopped during start-up, nothing was written; rerun the same command")
 
 
 if __name__ == "__main__":

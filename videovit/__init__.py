@@ -15,14 +15,15 @@ __version__ = version("videovit")  # pyproject.toml's
 
 if TYPE_CHECKING:
     from videovit.checkpoint.pretrained import create_model
-    from videovit.deploy.inference import from_pretrained
+    from videovit.deploy.classifier import VideoClassifier, from_pretrained
     from videovit.models import build_model, list_models
 
 __getattr__, __dir__ = lazy_attributes(globals(), {
     "build_model": "videovit.models",
     "list_models": "videovit.models",
     "create_model": "videovit.checkpoint.pretrained",
-    "from_pretrained": "videovit.deploy.inference",
+    "from_pretrained": "videovit.deploy.classifier",
+    "VideoClassifier": "videovit.deploy.classifier",
 })
 
-__all__ = ["__version__", "build_model", "create_model", "from_pretrained", "list_models"]
+__all__ = ["VideoClassifier", "__version__", "build_model", "create_model", "from_pretrained", "list_models"]

@@ -7,6 +7,7 @@ Anything that is not a ``UserError`` is a bug and keeps its traceback. See docs/
 """
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,16 +89,20 @@ class CheckFailedError(UserError, RuntimeError):
 class Interrupted(BaseException):
     """A signal (Ctrl-C, SIGTERM) stopped the work; ``status`` is 128 + the signal's number.
 
-    A BaseException, like KeyboardInterrupt, so that ``except Exception`` blocks let it through.
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` blocks let it through. Its
+    message is the one line a tool prints: what was kept and how to continue. Without one it is
+    ``bare`` ("interrupted by SIGINT"), and the code that knows what stopped says the rest
+    (``videovit.signals``, docs/architecture.md "Interrupts").
     """
 
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, signum: int, message: str = "") -> None:
+        self.bare = not message
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
         self.status = 128 + signum
 
     def __reduce__(self):
-        return (type(self), (self.signum, str(self)))
+        return (type(self), (self.signum, "" if self.bare else str(self)))
 
 
 __all__ = ["BackendChoiceError", "CheckFailedError", "CheckpointError", "ConfigError", "DataSetupError",

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from videovit.bench import tables
-from videovit.data.datasets import ClipSampling, VideoDataset, load_clip_frames
+from videovit.data.datasets import ClipSampling, VideoDataset, VideoList, load_clip_frames
 from videovit.data.decoding import backend_unavailable, probe_video, read_frames
 from videovit.data.lists import read_list
 from videovit.data.sampling import uniform_indices
@@ -202,9 +202,9 @@ def benchmark_list(list_file: str | Path, classes_file: str | Path, path_prefix:
             row.identical = _identity(frames, reference)
             rows.append(row)
     view = ViewTransform(256, 224, 1, IMAGENET_MEAN, IMAGENET_STD)
+    listed = VideoList.read(list_file, classes_file, separator)
     for backend in backends:
-        dataset = VideoDataset(list_file, classes_file, "val", sampling, view, path_prefix, separator,
-                               backend=backend)
+        dataset = VideoDataset(listed, "val", sampling, view, path_prefix, backend=backend)
         rows.append(_time_each("VideoDataset", backend, paths, dataset.__getitem__, repeats)[0])
     pytorchvideo_results = []
     for decoder in sorted(pytorchvideo_decoders, key=lambda name: name == "decord"):  # decord last

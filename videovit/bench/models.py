@@ -34,10 +34,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +51,7 @@ from videovit.models.layers import Attention
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask
 from videovit.runtime.distributed import resolve_device
 from videovit.runtime.precision import autocast_factory, build_grad_scaler
+from videovit.workers import WorkerPool
 
 MODES = ("forward", "forward+backward")
 ATTENTION_FORMS = ("global", "r2l")
@@ -218,14 +217,20 @@ def time_iterations(step: Callable[[], Any], warmup: int, iters: int, device: to
     return Timing(seconds, peak.stop())
 
 
+def _apply(call: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    function, args = call
+    return function(*args)
+
+
 def run_in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` in a newly spawned Python process (its result and exceptions come back).
+    """``function(*args)`` in a newly spawned Python process (its result and exceptions come back); the
+    process leaves signals to this one and dies with it (``videovit.workers``).
 
     The spawned process imports the caller's main module again: scripts need the usual
     ``if __name__ == "__main__":`` guard.
     """
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+    with WorkerPool(_apply, 1, start_method="spawn") as pool:
+        return next(result for _, result in pool.run([(function, args)]))
 
 
 def _set_threads(threads: int) -> None:

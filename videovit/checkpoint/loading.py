@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from videovit.checkpoint import transformers_format
 from videovit.checkpoint.reading import (
     VIDEOVIT_LAYOUT,
     detect_layout,
@@ -24,10 +25,11 @@ from videovit.checkpoint.reading import (
 from videovit.checkpoint.report import LoadReport
 from videovit.errors import CheckpointError
 from videovit.models.family import ModelFamily, VideoBackbone
-from videovit.models.registry import family_owning, get_family
+from videovit.models.registry import families_that_can_load, get_family
 
 logger = logging.getLogger(__name__)
 
+TRAINED_LAYOUTS = (VIDEOVIT_LAYOUT.name, transformers_format.LAYOUT.name)  # files whose classifier is trained
 PARTIAL_HINT = "set TRAIN.ALLOW_PARTIAL_LOAD True (Python: allow_partial=True) to load it anyway"
 
 
@@ -44,29 +46,36 @@ def load_pretrained(model: VideoBackbone, path: str | Path, checkpoint_type: str
 
 def load_checkpoint_contents(model: VideoBackbone, obj: Any, path: str | Path, checkpoint_type: str = "auto", *,
                              allow_partial: bool = False, allow_new_classifier: bool | None = None,
-                             use_ema: bool = False, exact: bool = False,
+                             use_ema: bool = False, exact: bool = False, drop_classifier: bool = False,
                              log: Callable[[str], None] | None = None) -> LoadReport:
     """Load a file already read with ``read_checkpoint`` (``path`` names it in messages) into ``model``.
 
-    Raises ``CheckpointError`` for weights of another family, for missing or mismatched
+    Whether the weights fit is the model's own family's answer (``ModelFamily.can_load``). Raises
+    ``CheckpointError`` for weights it cannot load, for missing or mismatched
     non-classifier weights unless ``allow_partial``, and for a classifier left random:
     ``allow_new_classifier`` None refuses that only for this project's trained checkpoints (an image
     checkpoint's classifier is replaced as a matter of course), False always, True never. ``use_ema``
     loads the file's EMA weights. ``exact`` (resuming) requires every weight as it is, nothing
-    resized, inflated, new or unused. The report is passed to ``log`` (default: this module's logger).
+    resized, inflated, new or unused. ``drop_classifier`` leaves the model's own classifier in place
+    (finetuning from a checkpoint trained on other classes). The report is passed to ``log`` (default:
+    this module's logger).
     """
-    layout = detect_layout(obj, path) if checkpoint_type == "auto" else checkpoint_type
-    state = extract_state_dict(obj, layout, path, ema=use_ema)
     family = get_family(model.family)
-    owner = family_owning(state)
-    if owner is not family:
-        found = f"{owner.name} weights" if owner else "weights of no known family"
+    layout = detect_layout(obj, path, family) if checkpoint_type == "auto" else checkpoint_type
+    state = extract_state_dict(obj, layout, path, ema=use_ema)
+    if not family.can_load(state):
+        others = families_that_can_load(state)
+        found = f"{' or '.join(others)} weights" if others else "weights of no known family"
         raise CheckpointError(f"{path} holds {found} (layout {layout}) but the model is {family.name}: choose a "
-                              f"{family.name} checkpoint or a {owner.name if owner else 'matching'} model")
+                              f"{family.name} checkpoint or a {' or '.join(others) or 'matching'} model")
     report = LoadReport(source=str(path), layout=layout, family=family.name)
     if has_ema_weights(obj, layout):
         report.notes.append(f"the file also holds EMA weights; the {'EMA' if use_ema else 'plain'} weights were used")
-    new_state = match_state_dict(model, family, family.filter_state_dict(state, model), report)
+    state = family.filter_state_dict(state, model)
+    if drop_classifier:
+        state = {key: value for key, value in state.items() if not family.is_classifier(key)}
+        report.notes.append("the file's classifier was not used: it was trained on other classes")
+    new_state = match_state_dict(model, family, state, report)
     if exact:
         _refuse_inexact(report, path)
     _refuse_partial(report, path, allow_partial)
@@ -88,10 +97,15 @@ def match_state_dict(model: nn.Module, family: ModelFamily, state: dict[str, tor
             out[key] = source
             report.loaded.append(key)
         elif source is not None:
-            resized = family.resize_weight(key, source, current)
-            if resized is not None:
+            change = f"{key} {tuple(source.shape)}->{tuple(current.shape)}"
+            inflated = _inflated(family, key, current, state)
+            resized = family.resize_weight(key, source, current) if inflated is None else None
+            if inflated is not None:
+                out[key] = inflated
+                report.inflated.append(change)
+            elif resized is not None:
                 out[key] = resized
-                report.resized.append(f"{key} {tuple(source.shape)}->{tuple(current.shape)}")
+                report.resized.append(change)
             elif family.is_classifier(key):
                 report.new.append(key)
                 report.notes.append(f"{key}: classifier re-initialised "
@@ -99,7 +113,7 @@ def match_state_dict(model: nn.Module, family: ModelFamily, state: dict[str, tor
             else:
                 report.mismatched.append(f"{key} {tuple(source.shape)} vs {tuple(current.shape)}")
         elif family.video_only(key):
-            inflated = family.inflate_weight(key, current, state)
+            inflated = _inflated(family, key, current, state)
             if inflated is None:
                 report.new.append(key)
             else:
@@ -111,6 +125,13 @@ def match_state_dict(model: nn.Module, family: ModelFamily, state: dict[str, tor
             report.missing.append(key)
     report.unused.extend(sorted(set(state) - set(target)))
     return out
+
+
+def _inflated(family: ModelFamily, key: str, current: torch.Tensor,
+              state: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The family's inflation of ``key`` from image weights, when it has ``current``'s shape."""
+    inflated = family.inflate_weight(key, current, state)
+    return inflated if inflated is not None and inflated.shape == current.shape else None
 
 
 def _refuse_inexact(report: LoadReport, path: str | Path) -> None:
@@ -134,7 +155,7 @@ def _refuse_random_classifier(report: LoadReport, family: ModelFamily, path: str
                               allowed: bool | None) -> None:
     """A classifier left random where the caller expects a trained one (see ``load_checkpoint_contents``)."""
     fresh = [key for key in report.new if family.is_classifier(key)]
-    if not fresh or allowed or (allowed is None and layout != VIDEOVIT_LAYOUT.name):
+    if not fresh or allowed or (allowed is None and layout not in TRAINED_LAYOUTS):
         return
     reason = next((note for note in report.notes if note.startswith(fresh[0])), f"{fresh[0]}: not in the file")
     raise CheckpointError(

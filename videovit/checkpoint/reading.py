@@ -12,10 +12,11 @@ from typing import Any
 import torch
 from yacs.config import CfgNode
 
-from videovit.checkpoint.exported import read_exported_folder
+from videovit.checkpoint import transformers_format
+from videovit.checkpoint.exported import read_model_folder
 from videovit.errors import CheckpointError
-from videovit.models.family import CheckpointLayout
-from videovit.models.registry import checkpoint_layouts, families, family_owning
+from videovit.models.family import CheckpointLayout, ModelFamily
+from videovit.models.registry import checkpoint_layouts, families
 
 VIDEOVIT_LAYOUT = CheckpointLayout("videovit", weights_key="model", ema_key="model_ema")
 FLAT_LAYOUT = CheckpointLayout("timm")
@@ -24,8 +25,8 @@ TRUST_HINT = ("set TRAIN.TRUST_CHECKPOINT True (Python: trust=True) to unpickle 
 
 
 def layouts() -> list[CheckpointLayout]:
-    """Every layout a file may have: this project's, the families', and the flat one."""
-    return [VIDEOVIT_LAYOUT, *checkpoint_layouts(), FLAT_LAYOUT]
+    """Every layout a file may have: this project's, transformers folders, the families', and the flat one."""
+    return [VIDEOVIT_LAYOUT, transformers_format.LAYOUT, *checkpoint_layouts(), FLAT_LAYOUT]
 
 
 def layout_names() -> list[str]:
@@ -42,14 +43,16 @@ def checkpoint_type_problems(cfg: CfgNode) -> list[str]:
 
 
 def read_checkpoint(path: str | Path, trust: bool = False) -> Any:
-    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, or a
-    folder written by tools/export.py (in this project's checkpoint layout).
+    """Load ``path`` without running pickled code: safetensors, ``torch.load(weights_only=True)``, a folder
+    written by tools/export.py (in this project's checkpoint layout) or a transformers folder (its layout).
 
     A file holding arbitrary pickled objects is refused unless ``trust`` is set.
     """
     path = Path(path)
     if path.is_dir():
-        return read_exported_folder(path)
+        if transformers_format.is_transformers_folder(path):
+            return transformers_format.read_transformers_folder(path)
+        return read_model_folder(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: check TRAIN.CHECKPOINT_FILE_PATH")
     if path.suffix == ".safetensors":
@@ -75,21 +78,24 @@ def is_videovit_checkpoint(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), str)
 
 
-def detect_layout(obj: Any, path: str | Path) -> str:
+def detect_layout(obj: Any, path: str | Path, family: ModelFamily | None = None) -> str:
     """Name the layout of a loaded checkpoint from its container and, where several fit, its keys.
 
-    A family's layout wins when that family recognises the weights inside; otherwise the first
-    layout whose container fits is used (a flat file of no family's is ``timm``).
+    A layout of ``family`` (the model's) wins when that family can load the weights inside, then any
+    family's layout whose family can; otherwise the first layout whose container fits is used (a flat
+    file is ``timm``).
     """
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{path} does not hold a dict of weights (got {type(obj).__name__})")
     if is_videovit_checkpoint(obj):
         return VIDEOVIT_LAYOUT.name
+    if transformers_format.LAYOUT.holds(obj):
+        return transformers_format.LAYOUT.name
     fitting = None
-    for family in families():
-        for layout in family.layouts:
+    for candidate in sorted(families(), key=lambda other: other is not family):
+        for layout in candidate.layouts:
             if layout.holds(obj):
-                if family.owns_state_dict(layout.state_dict(obj)):
+                if candidate.can_load(layout.state_dict(obj)):
                     return layout.name
                 fitting = fitting or layout.name
     if fitting is not None:
@@ -127,9 +133,3 @@ def has_ema_weights(obj: Any, layout: str) -> bool:
     """Whether the file also holds EMA weights where its layout keeps them."""
     key = find_layout(layout).ema_key
     return key is not None and isinstance(obj, dict) and isinstance(obj.get(key), dict)
-
-
-def detect_family(state: dict[str, torch.Tensor]) -> str | None:
-    """The name of the family whose key names ``state`` has, or None."""
-    family = family_owning(state)
-    return None if family is None else family.name

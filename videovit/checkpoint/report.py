@@ -24,7 +24,8 @@ class LoadReport:
         """A human-readable summary: counts per group and the keys of the small groups."""
         lines = [f"load report for {self.source} (layout {self.layout}, family {self.family})"]
         groups = [("loaded", self.loaded, "copied as they are"),
-                  ("inflated", self.inflated, "temporal weights initialised from their host block"),
+                  ("inflated", self.inflated, "initialised from image weights (temporal layers from their "
+                                                "host block, 2-D kernels spread over time)"),
                   ("resized", self.resized, "interpolated to the model's geometry"),
                   ("new", self.new, "initialised by the model (classifier, temporal fc, time embedding)"),
                   ("missing", self.missing, "not in the checkpoint; left at random init"),

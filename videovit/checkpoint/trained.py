@@ -2,11 +2,16 @@
 
 The rules (docs/checkpoints.md, "Trained checkpoints"):
 - config: what the user's config files and overrides set wins; every other model key (MODEL.*,
-  DATA.NUM_FRAMES, MODEL_EMA.ENABLE) comes from the config saved in the checkpoint;
+  MODEL_EMA.ENABLE) and every key of the input protocol (``Preprocessing``: frames, sampling, crops,
+  mean/std, test views) comes from the config saved in the checkpoint: the test, the demo and
+  prediction score a checkpoint with the same views;
 - weights: the EMA weights when MODEL_EMA.ENABLE and the file holds them, else the plain ones;
 - a different frame count or resolution is resized like finetuning and reported; a classifier that
   would be left random is an error;
-- class names: the checkpoint's, and they must equal the list's where one is given.
+- class names: the checkpoint's, and they must equal the list's where one is given;
+- a transformers folder carries its config and class names too (config.json: ``transformers_format``).
+The model comes back carrying its config, class names and protocol (``VideoBackbone.cfg``,
+``class_names``, ``preprocessing``).
 """
 from __future__ import annotations
 
@@ -21,25 +26,33 @@ from yacs.config import CfgNode
 from videovit.checkpoint.loading import load_checkpoint_contents
 from videovit.checkpoint.reading import is_videovit_checkpoint, read_checkpoint
 from videovit.checkpoint.report import LoadReport
+from videovit.checkpoint.transformers_format import (
+    CONFIG_KEY,
+    is_transformers_contents,
+    transformers_cfg,
+    transformers_class_names,
+)
 from videovit.config.loading import all_keys, config_from_text, explicit_keys, get_value, set_value
+from videovit.config.validation import validate_config
 from videovit.errors import CheckpointError, ConfigError
 from videovit.models import VideoBackbone, build_model
+from videovit.models.preprocessing import CONFIG_KEYS as PROTOCOL_KEYS
+from videovit.models.preprocessing import Preprocessing
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_DECIDES = ("DATA.NUM_FRAMES", "MODEL_EMA.ENABLE")  # besides every MODEL.* key
+# Besides every MODEL.* key: what the checkpoint decides unless the user sets it (the views rule).
+CHECKPOINT_DECIDES = ("MODEL_EMA.ENABLE", *PROTOCOL_KEYS.values())
 
 
 @dataclass
 class TrainedModel:
-    """A model with trained weights, the config it was built from, and the names of its classes."""
+    """A model with trained weights, carrying its config, classes and protocol, and how it was loaded."""
 
     model: VideoBackbone
-    cfg: CfgNode
-    class_names: list[str] | None
+    cfg: CfgNode      # the config the model was built from (``model.cfg``), completed by the rules above
     report: LoadReport
-    source: str
-    weights: str  # "model" or "model_ema": which weights of the file were loaded
+    weights: str      # "model" or "model_ema": which weights of the file were loaded
 
 
 def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> CfgNode:
@@ -51,16 +64,26 @@ def saved_config(contents: dict[str, Any], path: str | Path, overrides: Sequence
                           "files with --cfg instead)") from err
 
 
+def checkpoint_config(contents: Any, path: str | Path, overrides: Sequence[str] = ()) -> CfgNode | None:
+    """The config a checkpoint carries (a videovit checkpoint's saved one, or the one a transformers folder's
+    config.json describes), ``overrides`` applied; None for a file that carries none."""
+    if is_videovit_checkpoint(contents):
+        return saved_config(contents, path, overrides)
+    if is_transformers_contents(contents):
+        return transformers_cfg(contents, path, overrides)
+    return None
+
+
 def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
                           log: Callable[[str], None] | None = None) -> CfgNode:
     """``cfg`` with the model keys it does not set explicitly taken from ``contents``' saved config.
 
-    Keys the user set to another value than the checkpoint's are kept and reported. A file that is not a
-    videovit checkpoint carries no config: ``cfg`` is returned unchanged.
+    Keys the user set to another value than the checkpoint's are kept and reported. A file that carries no
+    config (``checkpoint_config``) leaves ``cfg`` unchanged.
     """
-    if not is_videovit_checkpoint(contents):
+    saved = checkpoint_config(contents, path)
+    if saved is None:
         return cfg
-    saved = saved_config(contents, path)
     merged = cfg.clone()
     merged.defrost()
     user_set = explicit_keys(cfg)
@@ -80,12 +103,22 @@ def config_for_checkpoint(cfg: CfgNode, contents: Any, path: str | Path,
         say(f"from the config saved in {path}: {', '.join(taken)}")
     if kept:
         say(f"as configured, differing from the checkpoint {path}: {', '.join(kept)}")
+    validate_config(merged)  # e.g. a crop size the user set must fit the checkpoint's short side
     return merged
 
 
 def use_ema_weights(cfg: CfgNode, contents: Any) -> bool:
     """The one EMA policy: EMA weights when MODEL_EMA.ENABLE and the checkpoint holds them."""
     return bool(cfg.MODEL_EMA.ENABLE) and isinstance(contents, dict) and isinstance(contents.get("model_ema"), dict)
+
+
+def recorded_class_names(contents: Any, path: str | Path = "") -> list[str] | None:
+    """The class names a checkpoint records: a videovit training checkpoint's (or exported folder's), a
+    transformers folder's id2label; None for a file that records none (``path`` names it in messages)."""
+    if is_transformers_contents(contents):
+        return transformers_class_names(contents[CONFIG_KEY], path)
+    names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
+    return None if not names else list(names)
 
 
 def check_class_names(found: Sequence[str] | None, expected: Sequence[str], source: str | Path) -> None:
@@ -102,28 +135,28 @@ def load_trained_model(path: str | Path, cfg: CfgNode | None = None, overrides: 
                        class_names: Sequence[str] | None = None) -> TrainedModel:
     """The model ``cfg`` describes, completed from the checkpoint's saved config, with its trained weights.
 
-    Without ``cfg`` the saved config is used as it is, with ``overrides`` (``KEY VALUE`` pairs). ``path``
-    is a videovit checkpoint or, with a config that describes the model, any checkpoint with a
-    classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file). ``class_names``: the
-    classes the model must have been trained on (checked before anything is built).
+    Without ``cfg`` the checkpoint's own config is used as it is, with ``overrides`` (``KEY VALUE`` pairs).
+    ``path`` is a videovit checkpoint, a transformers folder or, with a config that describes the model,
+    any checkpoint with a classifier for ``cfg``'s classes (e.g. an official TimeSformer K400 file).
+    ``class_names``: the classes the model must have been trained on (checked before anything is built).
     """
     contents = read_checkpoint(path, trust=trust)
-    if class_names is not None and is_videovit_checkpoint(contents):
-        check_class_names(contents.get("class_names"), class_names, path)
+    recorded = recorded_class_names(contents, path)
+    if class_names is not None:
+        check_class_names(recorded, class_names, path)
     if cfg is None:
-        if not is_videovit_checkpoint(contents):
-            raise CheckpointError(f"{path} is not a videovit training checkpoint and carries no config: give the "
-                                  "model's config files (--cfg)")
-        cfg = saved_config(contents, path, overrides)
+        cfg = checkpoint_config(contents, path, overrides)
+        if cfg is None:
+            raise CheckpointError(f"{path} is not a videovit training checkpoint or a transformers folder and "
+                                  "carries no config: give the model's config files (--cfg)")
     cfg = config_for_checkpoint(cfg, contents, path, log)
-    class_names = contents.get("class_names") if is_videovit_checkpoint(contents) else None
-    if class_names and len(class_names) != cfg.MODEL.NUM_CLASSES:
-        raise CheckpointError(f"{path} was trained on {len(class_names)} classes but MODEL.NUM_CLASSES is "
+    if recorded and len(recorded) != cfg.MODEL.NUM_CLASSES:
+        raise CheckpointError(f"{path} was trained on {len(recorded)} classes but MODEL.NUM_CLASSES is "
                               f"{cfg.MODEL.NUM_CLASSES}; use the config the checkpoint was trained with")
     model = build_model(cfg)
     use_ema = use_ema_weights(cfg, contents)
     report = load_checkpoint_contents(model, contents, path, allow_new_classifier=False, use_ema=use_ema, log=log)
     (log or logger.info)(f"weights of {path}: {'EMA' if use_ema else 'plain'}"
                          + (f", epoch {contents['epoch']}" if isinstance(contents.get("epoch"), int) else ""))
-    return TrainedModel(model, cfg, None if class_names is None else list(class_names), report, str(path),
-                        "model_ema" if use_ema else "model")
+    model.cfg, model.class_names, model.preprocessing = cfg, recorded, Preprocessing.from_config(cfg)
+    return TrainedModel(model, cfg, report, "model_ema" if use_ema else "model")

@@ -15,17 +15,12 @@ _C = CfgNode()
 
 # ---------------------------------------------------------------------------- model
 _C.MODEL = CfgNode()
-# Registered model name: regionvit_{ti,s,m,b}[_plus], volo_d{1..5}, timesformer_b (videovit.list_models()).
-# Keys only one family has (e.g. MODEL.WINDOW_SIZE) are declared by that family's module.
+# Registered model name: regionvit_{ti,s,m,b}[_plus], volo_d{1..5}, timesformer_b, videomae_{s,b,l}
+# (videovit.list_models()). Keys only some families have (e.g. MODEL.WINDOW_SIZE, or MODEL.TEMPORAL and
+# MODEL.TIME_EMBED_INIT_STD of the families that insert temporal layers) are declared by their modules.
 _C.MODEL.NAME = "regionvit_s"
 # Number of output classes (400 for Kinetics-400, 174 for Something-Something V2).
 _C.MODEL.NUM_CLASSES = 400
-# Insert the divided space-time temporal layers and the time embedding (False: frame-averaged image model).
-_C.MODEL.TEMPORAL = True
-# Std of the time embedding's initial values. 0 (docs/models.md): zero, so an inflated image checkpoint
-# starts as the frame-averaged image model. The demo uses 0.5: with zero, its small model trained
-# on little data did not pick up frame order within the 10-minute budget.
-_C.MODEL.TIME_EMBED_INIT_STD = 0.0
 # Stochastic depth rate at the last block (linear from 0 over the blocks).
 _C.MODEL.DROP_PATH_RATE = 0.1
 # Dropout before the classifier.
@@ -199,6 +194,8 @@ _C.TEST.NUM_SPATIAL_CROPS = 3
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # List split the test reads: "test" or "val".
 _C.TEST.SPLIT = "test"
+# Test and tools/predict.py exit 1 (after writing their results) when more than this share of the videos fail.
+_C.TEST.MAX_FAILED_SHARE = 0.05
 
 # ---------------------------------------------------------------------------- run
 # Folder for checkpoints, logs, the merged config and predictions.

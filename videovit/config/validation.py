@@ -55,7 +55,6 @@ def _check_model(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "MODEL.NUM_CLASSES", m.NUM_CLASSES, 1)
     _within(report, "MODEL.DROP_PATH_RATE", m.DROP_PATH_RATE, 0.0, 0.99)
     _within(report, "MODEL.DROPOUT_RATE", m.DROPOUT_RATE, 0.0, 0.99)
-    _at_least(report, "MODEL.TIME_EMBED_INIT_STD", m.TIME_EMBED_INIT_STD, 0.0)
 
 
 def _check_data(cfg: CfgNode, report: Report) -> None:
@@ -150,6 +149,7 @@ def _check_test_and_run(cfg: CfgNode, report: Report) -> None:
     _at_least(report, "TEST.NUM_TEMPORAL_VIEWS", t.NUM_TEMPORAL_VIEWS, 1)
     _one_of(report, "TEST.NUM_SPATIAL_CROPS", t.NUM_SPATIAL_CROPS, (1, 3))
     _one_of(report, "TEST.SPLIT", t.SPLIT, ("test", "val"))
+    _within(report, "TEST.MAX_FAILED_SHARE", t.MAX_FAILED_SHARE, 0.0, 1.0)
     _at_least(report, "LOG_PERIOD", cfg.LOG_PERIOD, 1)
     _one_of(report, "DEVICE", cfg.DEVICE, ("auto", "cpu", "cuda"))
     _one_of(report, "DIST_BACKEND", cfg.DIST_BACKEND, ("auto", "nccl", "gloo"))

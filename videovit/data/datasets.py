@@ -1,4 +1,4 @@
-"""Map-style video datasets on the list files, with explicit handling of broken videos (docs/data.md).
+"""Map-style video datasets on list files or video paths, with explicit handling of broken videos (docs/data.md).
 
 A sample is a dict: ``clip`` (float ``(C, T, H, W)``, or None for a failed test view), ``label``,
 ``video_index`` (line of the list), ``view_index`` (``temporal_view * num_crops + crop``; 0 outside
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from videovit.data.decoding import DEFAULT_BACKEND, check_backend, probe_video, read_frames
-from videovit.data.lists import SPLITS, read_classes, read_list
+from videovit.data.lists import SPLITS, UNLABELLED, ListEntry, read_classes, read_list
 from videovit.data.sampling import SAMPLING_METHODS, sample_indices
 from videovit.data.transforms import TrainTransform, ViewTransform, build_train_transform, build_view_transform
 from videovit.errors import DataSetupError, DecodeError
@@ -101,12 +101,38 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class VideoDataset(Dataset):
-    """Clips of the videos of one list file; see the module docstring for samples and failures."""
+@dataclass(frozen=True)
+class VideoList:
+    """The videos a dataset reads: their list entries (paths relative to the prefix; label
+    ``UNLABELLED`` for videos given by path), the class names, where they come from (a list file, or
+    "N video files"), and a sha256 that records which data a run used."""
 
-    def __init__(self, list_file: str | Path, classes_file: str | Path, split: str, sampling: ClipSampling,
+    entries: list[ListEntry]
+    class_names: list[str]
+    source: str
+    sha256: str
+
+    @classmethod
+    def read(cls, list_file: str | Path, classes_file: str | Path, separator: str = " ") -> VideoList:
+        """A list file and its classes file, validated (labels within the classes)."""
+        class_names = read_classes(classes_file)
+        entries = read_list(list_file, separator, num_classes=len(class_names))
+        return cls(entries, class_names, str(list_file), _files_sha256(Path(list_file), Path(classes_file)))
+
+    @classmethod
+    def of_paths(cls, paths: Sequence[str | Path], class_names: Sequence[str]) -> VideoList:
+        """Unlabelled videos given by path (prediction): no list file is written or read."""
+        entries = [ListEntry(str(path), UNLABELLED) for path in paths]
+        digest = hashlib.sha256("\n".join(entry.path for entry in entries).encode()).hexdigest()
+        return cls(entries, list(class_names), f"{len(entries)} video files", digest)
+
+
+class VideoDataset(Dataset):
+    """Clips of the videos of a ``VideoList``; see the module docstring for samples and failures."""
+
+    def __init__(self, videos: VideoList, split: str, sampling: ClipSampling,
                  transform: TrainTransform | ViewTransform, path_prefix: str | Path = "",
-                 separator: str = " ", num_temporal_views: int = 1, num_spatial_crops: int = 1,
+                 num_temporal_views: int = 1, num_spatial_crops: int = 1,
                  max_decode_retries: int = 10, decode_timeout: float = 0.0, backend: str = "auto",
                  seed: int = 0) -> None:
         if split not in SPLITS:
@@ -117,15 +143,13 @@ class VideoDataset(Dataset):
             raise ValueError(f"the {split} split needs a {'TrainTransform' if split == 'train' else 'ViewTransform'}")
         if split != "test" and num_temporal_views * num_spatial_crops != 1:
             raise ValueError("only the test split has several views per video")
-        self.list_file, self.classes_file = Path(list_file), Path(classes_file)
-        self.class_names = read_classes(self.classes_file)
-        self.entries = read_list(self.list_file, separator, num_classes=len(self.class_names))
+        self.source, self.class_names, self.entries = videos.source, videos.class_names, videos.entries
         self.split, self.sampling, self.transform = split, sampling, transform
         self.path_prefix = Path(path_prefix)
         self.num_temporal_views, self.num_spatial_crops = num_temporal_views, num_spatial_crops
         self.max_decode_retries, self.decode_timeout = max_decode_retries, decode_timeout
         self.backend, self.seed, self.epoch = check_backend(backend), seed, 0
-        self._list_hash = _files_sha256(self.list_file, self.classes_file)
+        self._list_hash = videos.sha256
         self._decoded: tuple[int, int, np.ndarray | Failure] | None = None  # test: last view's frames
 
     # ------------------------------------------------------------------ public helpers
@@ -148,7 +172,7 @@ class VideoDataset(Dataset):
         self.epoch = epoch
 
     def list_hash(self) -> str:
-        """sha256 of the list file and the classes file as loaded: records which data a run used."""
+        """sha256 of the videos' list (list and classes files as loaded, or the paths): which data a run used."""
         return self._list_hash
 
     def __len__(self) -> int:
@@ -180,14 +204,14 @@ class VideoDataset(Dataset):
                 clip, label = self.transform(frames, label, generator)
             else:
                 clip = self.transform(frames, 0)
-            return _sample(clip, label, video_index, 0, path, failures)
+            return make_sample(clip, label, video_index, 0, path, failures)
         raise RuntimeError(f"{len(failures)} videos in a row failed to decode, the last: {failures[-1]}; "
-                           f"run tools/check_videos.py on {self.list_file} and drop the broken videos")
+                           f"run tools/check_videos.py on {self.source} and drop the broken videos")
 
     def _replacement(self, video_index: int, generator: torch.Generator) -> int:
         """Another video than ``video_index``, drawn with ``generator``."""
         if self.num_videos < 2:
-            raise RuntimeError(f"{self.video_path(video_index)} failed and {self.list_file} has no other video")
+            raise RuntimeError(f"{self.video_path(video_index)} failed and {self.source} has no other video")
         draw = int(torch.randint(self.num_videos - 1, (1,), generator=generator))
         return draw + (draw >= video_index)
 
@@ -199,9 +223,9 @@ class VideoDataset(Dataset):
         frames = self._test_frames(video_index, temporal_view, path)
         label = self.entries[video_index].label
         if isinstance(frames, tuple):
-            return _sample(None, label, video_index, view_index, path, [frames])
+            return make_sample(None, label, video_index, view_index, path, [frames])
         assert isinstance(self.transform, ViewTransform)  # checked in __init__: test splits take views
-        return _sample(self.transform(frames, crop), label, video_index, view_index, path, [])
+        return make_sample(self.transform(frames, crop), label, video_index, view_index, path, [])
 
     def _test_frames(self, video_index: int, temporal_view: int, path: str) -> np.ndarray | Failure:
         """Frames of one temporal view, or the video's failure; reused by the view's crops.
@@ -223,8 +247,9 @@ class VideoDataset(Dataset):
         return result
 
 
-def _sample(clip: torch.Tensor | None, label: int, video_index: int, view_index: int, path: str,
-            failures: list[Failure]) -> dict[str, Any]:
+def make_sample(clip: torch.Tensor | None, label: int, video_index: int, view_index: int, path: str,
+                failures: list[Failure]) -> dict[str, Any]:
+    """One sample as the module docstring describes it (also for views made outside a dataset: windows)."""
     return {"clip": clip, "label": label, "video_index": video_index, "view_index": view_index,
             "path": path, "failures": failures}
 
@@ -291,30 +316,36 @@ def build_dataset(cfg, split: str) -> VideoDataset:
     data = cfg.DATA
     if split not in SPLITS:
         raise ValueError(f"split {split!r} must be one of {SPLITS}")
-    if data.DATASET not in DATASETS:
-        raise ValueError(f"DATA.DATASET {data.DATASET!r} must be one of {DATASETS}")
-    testing = split == "test"
-    if testing and cfg.TEST.SPLIT not in ("test", "val"):
+    if split == "test" and cfg.TEST.SPLIT not in ("test", "val"):
         raise ValueError(f"TEST.SPLIT {cfg.TEST.SPLIT!r} must be 'test' or 'val'")
-    list_name = cfg.TEST.SPLIT if testing else split
-    temporal_views = cfg.TEST.NUM_TEMPORAL_VIEWS if testing else 1
-    crops = cfg.TEST.NUM_SPATIAL_CROPS if testing else 1
-    transform = build_train_transform(cfg, data.DATASET) if split == "train" else build_view_transform(cfg, crops)
+    list_name = cfg.TEST.SPLIT if split == "test" else split
     data_dir = Path(data.PATH_TO_DATA_DIR)
     if not data_dir.is_dir():
         raise DataSetupError(f"DATA.PATH_TO_DATA_DIR {str(data_dir)!r} is not a folder; set it to the folder "
                                 f"of the list files (build them with tools/build_data_lists.py)")
-    dataset = VideoDataset(
-        data_dir / f"{list_name}.csv", data_dir / "classes.txt", split,
-        ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS), transform,
-        path_prefix=data.PATH_PREFIX, separator=data.PATH_LABEL_SEPARATOR, num_temporal_views=temporal_views,
-        num_spatial_crops=crops, max_decode_retries=data.MAX_DECODE_RETRIES,
-        decode_timeout=data.DECODE_TIMEOUT, backend=data.DECODING_BACKEND, seed=cfg.RNG_SEED)
-    if len(dataset.class_names) != cfg.MODEL.NUM_CLASSES:
-        raise DataSetupError(f"{dataset.classes_file} has {len(dataset.class_names)} classes but MODEL.NUM_CLASSES "
-                         f"is {cfg.MODEL.NUM_CLASSES}; set MODEL.NUM_CLASSES to match the list")
+    videos = VideoList.read(data_dir / f"{list_name}.csv", data_dir / "classes.txt", data.PATH_LABEL_SEPARATOR)
+    if len(videos.class_names) != cfg.MODEL.NUM_CLASSES:
+        raise DataSetupError(f"{data_dir / 'classes.txt'} has {len(videos.class_names)} classes but "
+                             f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}; set MODEL.NUM_CLASSES to match the list")
+    dataset = dataset_of(cfg, videos, split, data.PATH_PREFIX)
     check_videos_reachable(dataset)
     return dataset
+
+
+def dataset_of(cfg, videos: VideoList, split: str, path_prefix: str | Path = "") -> VideoDataset:
+    """The dataset of ``videos`` read as ``split`` with ``cfg``'s sampling, transforms, views and decoding
+    (the test split: TEST.NUM_TEMPORAL_VIEWS x TEST.NUM_SPATIAL_CROPS views per video, none replaced)."""
+    data = cfg.DATA
+    if data.DATASET not in DATASETS:
+        raise ValueError(f"DATA.DATASET {data.DATASET!r} must be one of {DATASETS}")
+    testing = split == "test"
+    crops = cfg.TEST.NUM_SPATIAL_CROPS if testing else 1
+    transform = build_train_transform(cfg, data.DATASET) if split == "train" else build_view_transform(cfg, crops)
+    return VideoDataset(
+        videos, split, ClipSampling(data.SAMPLING, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS), transform,
+        path_prefix=path_prefix, num_temporal_views=cfg.TEST.NUM_TEMPORAL_VIEWS if testing else 1,
+        num_spatial_crops=crops, max_decode_retries=data.MAX_DECODE_RETRIES, decode_timeout=data.DECODE_TIMEOUT,
+        backend=data.DECODING_BACKEND, seed=cfg.RNG_SEED)
 
 
 def check_videos_reachable(dataset: VideoDataset, probe: int = 20) -> None:
@@ -322,12 +353,12 @@ def check_videos_reachable(dataset: VideoDataset, probe: int = 20) -> None:
     list) is wrong, and every sample would fail. Some missing videos are handled per video instead."""
     paths = [dataset.video_path(i) for i in range(min(probe, dataset.num_videos))]
     if not any(Path(path).exists() for path in paths):
-        raise DataSetupError(f"none of the first {len(paths)} videos of {dataset.list_file} exists (e.g. {paths[0]}); "
+        raise DataSetupError(f"none of the first {len(paths)} videos of {dataset.source} exists (e.g. {paths[0]}); "
                          f"set DATA.PATH_PREFIX (now {str(dataset.path_prefix)!r}) to the folder the list's "
                          f"paths are relative to")
 
 
 __all__ = [
-    "ClipSampling", "DATASETS", "DecodeTimeout", "VideoDataset", "build_dataset", "check_videos_reachable",
-    "collate_clips", "collate_views", "failure_reason", "load_clip_frames", "time_limit",
+    "ClipSampling", "DATASETS", "DecodeTimeout", "VideoDataset", "VideoList", "build_dataset", "check_videos_reachable",
+    "collate_clips", "collate_views", "dataset_of", "failure_reason", "load_clip_frames", "make_sample", "time_limit",
 ]

@@ -16,6 +16,7 @@ from videovit.errors import InputPathError, ListFileError
 
 SPLITS = ("train", "val", "test")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".ogv", ".ogg", ".m4v")
+UNLABELLED = -1  # the label of a video given by path, to predict (no list file, no label)
 
 
 @dataclass(frozen=True)
@@ -112,5 +113,5 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-__all__ = ["ListEntry", "SPLITS", "VIDEO_EXTENSIONS", "read_classes", "read_list", "read_text", "write_classes",
-           "write_list", "write_text"]
+__all__ = ["ListEntry", "SPLITS", "UNLABELLED", "VIDEO_EXTENSIONS", "read_classes", "read_list", "read_text",
+           "write_classes", "write_list", "write_text"]

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from videovit.errors import MissingDependencyError
+from videovit.errors import CheckFailedError, MissingDependencyError
+from videovit.models import VideoBackbone
 
 ONNX_OPSET = 18
 INPUT_NAME = "video"
@@ -81,6 +82,19 @@ def check_onnx(path: str | Path, model: nn.Module, clip_shape: tuple[int, int, i
     return OnnxCheck(tuple(batch_sizes), diff)
 
 
+def write_checked_onnx(model: VideoBackbone, path: str | Path, opset: int = ONNX_OPSET) -> OnnxCheck:
+    """Export a trained ``model`` (CPU float32) for its own clip size to ``path`` and check it against
+    PyTorch (``check_onnx``); CheckFailedError when they differ by more than ``MAX_ABS_DIFF``."""
+    protocol = model.trained_parts()[2]
+    clip_shape = (3, protocol.num_frames, protocol.crop_size, protocol.crop_size)
+    path = export_onnx(model, clip_shape, path, opset)
+    check = check_onnx(path, model, clip_shape)
+    if not check.passed:
+        raise CheckFailedError(f"{path}: onnxruntime differs from PyTorch by {check.max_abs_diff:.3g} "
+                               f"(> {MAX_ABS_DIFF:g}); the ONNX file is not trustworthy, so nothing was exported")
+    return check
+
+
 def onnx_session(path: str | Path):
     """An onnxruntime CPU session on the ONNX file at ``path``."""
     _require("onnxruntime")
@@ -90,4 +104,4 @@ def onnx_session(path: str | Path):
 
 
 __all__ = ["INPUT_NAME", "MAX_ABS_DIFF", "ONNX_OPSET", "OUTPUT_NAME", "OnnxCheck",
-           "check_onnx", "export_onnx", "onnx_session"]
+           "check_onnx", "export_onnx", "onnx_session", "write_checked_onnx"]

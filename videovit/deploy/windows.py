@@ -3,29 +3,30 @@
 Windows of ``window`` seconds start every ``stride`` seconds; the last one is aligned to the end of
 the video so that every frame is covered (a video shorter than a window is one window). Each
 window is treated as a video of its own: its frames are sampled by the model's test protocol
-(DATA.SAMPLING, TEST.NUM_TEMPORAL_VIEWS x TEST.NUM_SPATIAL_CROPS views) and the views' softmax
-probabilities are averaged. Frames are decoded once, front to back, and only the frames some
-unfinished window still needs are kept, so memory does not grow with the video's length
-(see docs/deployment.md).
+(DATA.SAMPLING, TEST.NUM_TEMPORAL_VIEWS x TEST.NUM_SPATIAL_CROPS views), and ``window_batches`` hands
+its views to the test's scorer (``VideoClassifier.windows``), which averages their softmax
+probabilities. Frames are decoded once, front to back, and only the frames some unfinished window
+still needs are kept, so memory does not grow with the video's length (see docs/deployment.md).
 """
 from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 from yacs.config import CfgNode
 
-from videovit.data.decoding.stream import FrameTimes, frame_times, stream_frames
+from videovit.data.datasets import collate_views, make_sample
+from videovit.data.decoding.stream import FrameTimes, stream_frames
+from videovit.data.lists import UNLABELLED
 from videovit.data.sampling import sample_indices
 from videovit.data.transforms import build_view_transform
-from videovit.deploy.inference import views_probabilities
-from videovit.errors import UsageError
+from videovit.errors import DecodeError, UsageError
+from videovit.evaluation.views import top_classes
 
 
 @dataclass(frozen=True)
@@ -76,35 +77,35 @@ def window_frame_indices(cfg: CfgNode, window: Window, fps: float) -> list[list[
             for view in range(views)]
 
 
-@torch.no_grad()
-def predict_windows(model: nn.Module, cfg: CfgNode, path: str | Path, window: float, stride: float,
-                    progress: Callable[[int, int], None] | None = None) -> list[WindowScore]:
-    """Probabilities of every window of the video at ``path``; ``progress(done, total)`` after each."""
-    model.eval()
-    times = frame_times(path)
-    windows = plan_windows(times, window, stride)
+def window_batches(cfg: CfgNode, path: str | Path, times: FrameTimes, windows: Sequence[Window],
+                   progress: Callable[[int, int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Batches of every window's test views (``collate_views``' format; a window is a video whose index is
+    the window's), TEST.BATCH_SIZE views at most, decoding the video once, front to back, and keeping only
+    the frames an unfinished window needs. ``progress(done, total)`` runs once a window's views are taken."""
     wanted = [window_frame_indices(cfg, w, times.fps) for w in windows]
-    transform = build_view_transform(cfg, cfg.TEST.NUM_SPATIAL_CROPS)
+    crops = cfg.TEST.NUM_SPATIAL_CROPS
+    transform = build_view_transform(cfg, crops)
     needed = {index for views in wanted for view in views for index in view}
     last_needed = [max(index for view in views for index in view) for views in wanted]
     kept: dict[int, np.ndarray] = {}
-    scores: list[WindowScore] = []
+    done = 0
     if progress is not None:
         progress(0, len(windows))
     for position, _, frame in stream_frames(path, stop=max(last_needed) + 1, only=needed):
         kept[position] = frame
-        while len(scores) < len(windows) and last_needed[len(scores)] <= position:
-            current = len(scores)
-            views = [transform(np.stack([kept[i] for i in indices]), crop)
-                     for indices in wanted[current] for crop in range(cfg.TEST.NUM_SPATIAL_CROPS)]
-            scores.append(WindowScore(windows[current], views_probabilities(model, cfg, torch.stack(views)).numpy()))
-            _forget_frames_before(kept, wanted[current + 1:])
+        while done < len(windows) and last_needed[done] <= position:
+            views = [make_sample(transform(np.stack([kept[i] for i in indices]), crop), UNLABELLED, done,
+                                 temporal * crops + crop, str(path), [])
+                     for temporal, indices in enumerate(wanted[done]) for crop in range(crops)]
+            for start in range(0, len(views), cfg.TEST.BATCH_SIZE):
+                yield collate_views(views[start:start + cfg.TEST.BATCH_SIZE])
+            done += 1
+            _forget_frames_before(kept, wanted[done:])
             if progress is not None:
-                progress(len(scores), len(windows))
-    if len(scores) < len(windows):
-        raise RuntimeError(f"{path} ended after fewer frames than its index lists; "
-                           "check it with tools/check_videos.py")
-    return scores
+                progress(done, len(windows))
+    if done < len(windows):
+        raise DecodeError(path, f"it ended after fewer frames than its index lists ({max(last_needed) + 1}); "
+                          "check it with tools/check_videos.py")
 
 
 def _forget_frames_before(kept: dict[int, np.ndarray], remaining: Sequence[list[list[int]]]) -> None:
@@ -112,12 +113,6 @@ def _forget_frames_before(kept: dict[int, np.ndarray], remaining: Sequence[list[
     keep_from = min((min(view) for views in remaining for view in views), default=None)
     for index in [i for i in kept if keep_from is None or i < keep_from]:
         del kept[index]
-
-
-def top_classes(probs: np.ndarray, class_names: Sequence[str], top_k: int) -> list[tuple[str, float]]:
-    """The ``top_k`` most probable classes as ``(name, probability)``, best first."""
-    order = np.argsort(-probs, kind="stable")[:top_k]
-    return [(class_names[i], float(probs[i])) for i in order]
 
 
 def write_windows_csv(path: str | Path, scores: Sequence[WindowScore], class_names: Sequence[str],
@@ -173,5 +168,5 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
-__all__ = ["ProgressBar", "Window", "WindowScore", "caption_at", "plan_windows", "predict_windows",
-           "top_classes", "window_frame_indices", "write_windows_csv"]
+__all__ = ["ProgressBar", "Window", "WindowScore", "caption_at", "plan_windows", "window_batches",
+           "window_frame_indices", "write_windows_csv"]

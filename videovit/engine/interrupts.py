@@ -1,66 +1,39 @@
-"""SIGTERM / SIGINT during a run: finish the step, checkpoint, exit 143 / 130 (see docs/engine.md).
+"""How a run stops on SIGINT / SIGTERM in each phase; the rule itself is ``videovit.signals`` (see
+docs/engine.md, "Interrupts and preemption").
 
-While training, the first signal only sets a flag: the Trainer shares it with every process at the
-end of the current optimiser step (inside the step's one collective), so all processes stop after
-the same step, rank 0 saves a checkpoint that resumes at the next batch, and ``Interrupted``
-carries the exit status out. A second signal exits at once (no checkpoint). Outside training (the
-test phase) the first signal raises ``Interrupted`` immediately: there is nothing to save.
+Training defers a signal to the end of the current optimiser step (the Trainer shares it with every
+process in the step's collective), checkpoints and stops. Every other phase stops at once, or at the
+next batch inside the data loaders, and ``run_phase`` turns the bare ``Interrupted`` into the run's
+one line: which phase stopped, what is kept, and the command that continues.
 """
 from __future__ import annotations
 
-import os
-import signal
-import sys
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from videovit.cli import HANDLED_SIGNALS
 from videovit.errors import Interrupted
+from videovit.signals import received_signal
+
+RERUN = "rerun the same command"
 
 
-class InterruptGuard:
-    """Signal handlers of one run (install with ``with``; the previous handlers come back after)."""
-
-    def __init__(self, notify: Callable[[str], None]) -> None:
-        self.notify = notify
-        self.signum: int | None = None
-        self.deferred = False
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def requested(self) -> bool:
-        """True once a signal arrived on this process."""
-        return self.signum is not None
-
-    @property
-    def name(self) -> str:
-        """The received signal's name (SIGTERM, SIGINT)."""
-        return signal.Signals(self.signum).name if self.signum is not None else ""
-
-    def __enter__(self) -> InterruptGuard:
-        for signum in HANDLED_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.signum is not None:
-            sys.stderr.write(f"second signal ({name}): exiting at once, without a checkpoint\n")
-            sys.stderr.flush()
-            os._exit(128 + signum)
-        self.signum = signum
-        if not self.deferred:
-            message = f"interrupted by {name} outside training (nothing to save); rerun the same command to redo it"
-            self.notify(message)
-            raise Interrupted(signum, message)
-        self.notify(f"received {name}: stopping after the current step with a checkpoint "
-                    f"(send it again to exit at once)")
+@contextmanager
+def run_phase(phase: str, kept: Callable[[], str]) -> Iterator[None]:
+    """Inside, a bare ``Interrupted`` becomes "interrupted by SIG... during <phase>: <kept()>"
+    (``kept()`` says what is kept and how to continue, evaluated when the signal stops the phase); so
+    does any error once a signal was received (a loader worker the signal ended, say): the
+    interruption caused it."""
+    try:
+        yield
+    except Interrupted as stop:
+        if not stop.bare:
+            raise
+        raise Interrupted(stop.signum, f"{stop} during {phase}: {kept()}") from None
+    except Exception as error:
+        signum = received_signal()
+        if signum is None:
+            raise
+        raise Interrupted(signum, f"{Interrupted(signum)} during {phase}: {kept()}") from error
 
 
-__all__ = ["InterruptGuard"]
+__all__ = ["RERUN", "run_phase"]

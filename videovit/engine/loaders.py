@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +25,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from yacs.config import CfgNode
 
-from videovit.cli import HANDLED_SIGNALS
 from videovit.data.datasets import VideoDataset, build_dataset, collate_clips, collate_views
 from videovit.data.lists import read_classes
 from videovit.errors import DataSetupError, UserError
 from videovit.runtime.distributed import DistContext
+from videovit.signals import ignore_signals
 
 
 def load_split(cfg: CfgNode, split: str) -> VideoDataset:
@@ -88,15 +87,15 @@ class EpochSampler(DistributedSampler):
 
 def _worker_start(worker_id: int) -> None:
     """Leave SIGINT/SIGTERM to the main process."""
-    for signum in HANDLED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_signals()
 
 
-def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: Sampler, batch_size: int, ctx: DistContext,
-            train: bool) -> DataLoader:
+def _loader(cfg: CfgNode, dataset: VideoDataset, sampler: ShardSampler | EpochSampler, batch_size: int,
+            ctx: DistContext, train: bool) -> DataLoader:
+    batches = math.ceil(len(sampler) / batch_size)  # no more worker processes than batches (one video: one)
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
-        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        num_workers=min(cfg.DATA_LOADER.NUM_WORKERS, batches),
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=collate_views if dataset.split == "test" else collate_clips,
         worker_init_fn=_worker_start, generator=torch.Generator() if train else None)

@@ -2,19 +2,23 @@
 
 Precedence: with TRAIN.AUTO_RESUME, a loadable checkpoint in OUTPUT_DIR wins (the run continues
 exactly where it stopped, and TRAIN.CHECKPOINT_FILE_PATH is ignored with a message saying so);
-otherwise TRAIN.CHECKPOINT_FILE_PATH is loaded through ``videovit.checkpoint.load_pretrained``
-(inflation, load report); otherwise the model keeps its random initialisation. A resumed run keeps
+otherwise TRAIN.CHECKPOINT_FILE_PATH is loaded through ``videovit.checkpoint.load_checkpoint_contents``
+(inflation, load report) and, when it is a videovit checkpoint trained on other class names than the
+training list's, without its classifier (said in the log); otherwise the model keeps its random
+initialisation. A resumed run keeps
 its checkpoint's learning-rate plan, so a run that still has steps to take refuses a changed plan
 (``schedule_changes``) instead of silently ignoring it.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from yacs.config import CfgNode
 
-from videovit.checkpoint import load_pretrained
+from videovit.checkpoint import load_checkpoint_contents, read_checkpoint
+from videovit.checkpoint.trained import recorded_class_names
 from videovit.engine.checkpoint_files import CheckpointManager
 from videovit.models import VideoBackbone
 
@@ -35,8 +39,14 @@ def find_resume_checkpoint(cfg: CfgNode, manager: CheckpointManager,
 
 
 def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str | None,
-                         log: logging.Logger) -> None:
-    """Finetune from TRAIN.CHECKPOINT_FILE_PATH unless the run resumes (then say it is ignored)."""
+                         class_names: Sequence[str], log: logging.Logger) -> None:
+    """Finetune from TRAIN.CHECKPOINT_FILE_PATH unless the run resumes (then say it is ignored).
+
+    ``class_names`` are the training list's: a checkpoint that records as many classes under other
+    names (or in another order) brings no classifier, since its rows would fit but score other classes;
+    the model's new one is trained instead, and the log says so. (Another class count re-initialises
+    the classifier anyway, as the load report says.)
+    """
     initial = cfg.TRAIN.CHECKPOINT_FILE_PATH
     if resuming_from is not None:
         if initial:
@@ -47,9 +57,18 @@ def load_initial_weights(cfg: CfgNode, model: VideoBackbone, resuming_from: str 
         log.info("training from random initialisation (TRAIN.CHECKPOINT_FILE_PATH is empty)")
         return
     log.info(f"finetuning from {initial}")
-    load_pretrained(model, initial, checkpoint_type=cfg.TRAIN.CHECKPOINT_TYPE,
-                    allow_partial=cfg.TRAIN.ALLOW_PARTIAL_LOAD, trust=cfg.TRAIN.TRUST_CHECKPOINT,
-                    log=log.info, allow_new_classifier=True)
+    contents = read_checkpoint(initial, trust=cfg.TRAIN.TRUST_CHECKPOINT)
+    theirs = recorded_class_names(contents, initial) or []
+    differing = [index for index, (there, here) in enumerate(zip(theirs, class_names, strict=False)) if there != here]
+    other_classes = len(theirs) == len(class_names) and bool(differing)
+    if other_classes:
+        first = differing[0]
+        log.warning(f"{initial} was trained on other classes than the training list's classes.txt (class {first} "
+                    f"is {theirs[first]!r} there, {class_names[first]!r} here): its classifier is not used, a new "
+                    "one starts from random initialisation (docs/engine.md, \"Finetuning\")")
+    load_checkpoint_contents(model, contents, initial, cfg.TRAIN.CHECKPOINT_TYPE,
+                             allow_partial=cfg.TRAIN.ALLOW_PARTIAL_LOAD, allow_new_classifier=True,
+                             drop_classifier=other_classes, log=log.info)
 
 
 def _value(cfg: CfgNode, key: str) -> Any:

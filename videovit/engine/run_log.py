@@ -68,6 +68,12 @@ def log_failure(log: logging.Logger, error: BaseException, with_traceback: bool)
               exc_info=error if with_traceback else None, extra={FILE_ONLY: True})
 
 
+def log_interruption(log: logging.Logger, stop: BaseException) -> None:
+    """Write the line of a run stopped by a signal to log.txt only, as its last line (the command line
+    prints it on stderr)."""
+    log.warning(str(stop), extra={FILE_ONLY: True})
+
+
 def get_logger() -> logging.Logger:
     """The project's logger (configured by ``setup_logging``)."""
     return logging.getLogger(LOGGER_NAME)

@@ -1,4 +1,5 @@
-"""The test phase of a run: choose the weights, score every view, average per video, write results."""
+"""The test phase of a run: choose the weights, score every view, average per video, write results, and
+fail (after writing them) when more than TEST.MAX_FAILED_SHARE of the videos could not be scored."""
 from __future__ import annotations
 
 import logging
@@ -16,11 +17,11 @@ from videovit.engine.run_log import StatsWriter
 from videovit.errors import CheckpointError
 from videovit.evaluation.views import (
     AVERAGING,
+    FAILED_FILE,
     ListedVideos,
-    average_views,
+    check_scored_share,
     format_metrics_table,
-    gather_views,
-    score_views,
+    score_videos,
     video_metrics,
     write_test_outputs,
 )
@@ -44,8 +45,8 @@ def test_weights_path(cfg: CfgNode, log: logging.Logger) -> str:
 def load_test_model(cfg: CfgNode, log: logging.Logger, class_names: list[str] | None = None) -> TrainedModel:
     """A test-only run's model: the weights ``test_weights_path`` names, through the one
     checkpoint-to-model path (``load_trained_model``, which checks them against ``class_names``). Its
-    ``cfg`` is the run's config completed from the checkpoint's (model, classes, frame count unless set);
-    build the test data from it."""
+    ``cfg`` is the run's config completed from the checkpoint's (model, classes and views unless set: the
+    rule of docs/checkpoints.md, "Trained checkpoints"); build the test data from it."""
     path = test_weights_path(cfg, log)
     return load_trained_model(path, cfg, trust=cfg.TRAIN.TRUST_CHECKPOINT, log=log.info, class_names=class_names)
 
@@ -57,16 +58,15 @@ def test(cfg: CfgNode, model: nn.Module, dataset: VideoDataset, ctx: DistContext
     model.to(ctx.device)
     compile_if_configured(model, cfg)
     num_classes = len(dataset.class_names)
-    log.info(f"multi-view test on {dataset.num_videos} videos of {dataset.list_file}: "
+    log.info(f"multi-view test on {dataset.num_videos} videos of {dataset.source}: "
              f"{cfg.TEST.NUM_TEMPORAL_VIEWS} temporal x {cfg.TEST.NUM_SPATIAL_CROPS} spatial views each; "
              f"{AVERAGING}")
-    local = score_views(model, eval_loader(cfg, dataset, ctx), ctx, autocast_factory(cfg, ctx.device),
-                        num_classes)
-    scores = average_views(gather_views(local, num_classes), dataset.num_videos, dataset.views_per_video)
+    scores = score_videos(model, eval_loader(cfg, dataset, ctx), ctx, autocast_factory(cfg, ctx.device),
+                          dataset.num_videos, dataset.views_per_video, num_classes)
     videos = ListedVideos([dataset.video_path(i) for i in range(dataset.num_videos)],
                         _labels(dataset), dataset.class_names)
     metrics = {**video_metrics(scores, videos.labels),
-               "split": cfg.TEST.SPLIT, "list_file": str(dataset.list_file), "list_hash": dataset.list_hash(),
+               "split": cfg.TEST.SPLIT, "list_file": dataset.source, "list_hash": dataset.list_hash(),
                "views_per_video": dataset.views_per_video, "averaging": AVERAGING,
                "failed_videos": [{"path": videos.paths[v], "reason": r} for v, r in sorted(scores.failed.items())]}
     if ctx.is_main:
@@ -79,6 +79,8 @@ def test(cfg: CfgNode, model: nn.Module, dataset: VideoDataset, ctx: DistContext
                  f"{metrics['videos_total']} videos\n{format_metrics_table(metrics)}\n"
                  f"results in {cfg.OUTPUT_DIR}")
     barrier()
+    check_scored_share(scores, cfg.TEST.MAX_FAILED_SHARE, "test videos", str(Path(cfg.OUTPUT_DIR) / FAILED_FILE),
+                       "check DATA.PATH_PREFIX and the videos (tools/check_videos.py)")
     return metrics
 
 

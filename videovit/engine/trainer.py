@@ -7,13 +7,13 @@ all-reduce carries "a loss was non-finite", "a signal arrived", the step's loss 
 over the processes, and one copy to the host reads it together with this process's losses and the
 gradient norm: one host sync and one collective per optimiser step, none per micro-batch. Every
 process then takes the same decision: step, skip the step untouched (TRAIN.NONFINITE_LOSS "skip"),
-stop with a report (non-finite "stop"), or checkpoint and stop (a signal, see interrupts.py).
+stop with a report (non-finite "stop"), or checkpoint and stop (a signal: the whole of ``fit`` is a
+critical section of ``videovit.signals``, docs/engine.md "Interrupts and preemption").
 """
 from __future__ import annotations
 
 import itertools
 import logging
-import signal
 import warnings
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -31,7 +31,7 @@ from yacs.config import CfgNode
 from videovit.checkpoint import check_class_names, load_checkpoint_contents
 from videovit.data.datasets import VideoDataset
 from videovit.engine.checkpoint_files import CheckpointManager
-from videovit.engine.interrupts import InterruptGuard
+from videovit.engine.interrupts import RERUN
 from videovit.engine.loaders import eval_loader, start_epoch, train_loader
 from videovit.engine.mixup import build_mixup, soft_targets
 from videovit.engine.optim import build_optimizer, global_batch_size
@@ -43,15 +43,23 @@ from videovit.errors import CheckpointError, ConfigError, DataSetupError, Interr
 from videovit.evaluation.views import validate_clips
 from videovit.models import build_model
 from videovit.runtime.compile import compile_if_configured
-from videovit.runtime.distributed import DistContext, all_reduce_sum, barrier
+from videovit.runtime.distributed import (
+    DistContext,
+    all_reduce_sum,
+    barrier,
+    signal_flags,
+    signal_from_flags,
+    signal_on_any_process,
+)
 from videovit.runtime.precision import autocast_factory, build_grad_scaler
+from videovit.signals import received_signal, signal_name, signals_blocked, signals_deferred
 
 CHECKPOINT_FORMAT = 2  # 1 (no "format" key): per-rank global RNG states, no epoch sums
 SHOWN_PATHS = 16
-# The step's all-reduced vector: processes with a non-finite loss, with SIGTERM, with SIGINT; loss sum,
-# micro-batches and replaced videos over the processes.
+# The step's all-reduced vector: processes with a non-finite loss, with SIGTERM, with SIGINT
+# (``signal_flags``); loss sum, micro-batches and replaced videos over the processes.
 SHARED_SLOTS = ("nonfinite", "sigterm", "sigint", "loss_sum", "batches", "failed_videos")
-SIGNAL_SLOTS = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}
+SIGNAL_SLOTS = slice(1, 3)
 
 
 @dataclass
@@ -117,7 +125,7 @@ class Trainer:
         self.steps_per_epoch = len(self.loader) // self.accum
         self._check_data()
         self.list_hash = self.train_set.list_hash()
-        log.info(f"training on {self.train_set.num_videos} videos ({self.train_set.list_file}, sha256 "
+        log.info(f"training on {self.train_set.num_videos} videos ({self.train_set.source}, sha256 "
                  f"{self.list_hash[:12]}), {self.steps_per_epoch} steps per epoch of {cfg.TRAIN.BATCH_SIZE} clips x "
                  f"{ctx.world_size} processes x {self.accum} accumulation")
 
@@ -126,7 +134,7 @@ class Trainer:
         if ctx.is_main:
             self.checkpoints.remove_unfinished_writes(log.warning)
         found = find_resume_checkpoint(cfg, self.checkpoints, log)
-        load_initial_weights(cfg, self.module, found[0] if found else None, log)
+        load_initial_weights(cfg, self.module, found[0] if found else None, self.train_set.class_names, log)
         self.module.to(ctx.device)
         self.optimizer = build_optimizer(cfg, self.module, ctx.world_size)
         self.scheduler = build_scheduler(cfg, self.optimizer, self.steps_per_epoch, ctx.world_size)
@@ -137,7 +145,6 @@ class Trainer:
         self.autocast = autocast_factory(cfg, ctx.device)
         self.criterion = SoftTargetCrossEntropy()
         self.randomness = StepRandomness(cfg.RNG_SEED, ctx.rank)
-        self.interrupts = InterruptGuard(log.warning)
         self.position = RunPosition()
         self.epoch_sums, self.period_sums = RunningSums(), RunningSums()
         self.epoch_timing: dict[str, float] = {}
@@ -155,7 +162,7 @@ class Trainer:
     def _check_data(self) -> None:
         if self.steps_per_epoch == 0:
             raise DataSetupError(
-                f"{self.train_set.list_file} has {self.train_set.num_videos} videos, fewer than one optimiser step "
+                f"{self.train_set.source} has {self.train_set.num_videos} videos, fewer than one optimiser step "
                 f"takes (TRAIN.BATCH_SIZE {self.cfg.TRAIN.BATCH_SIZE} x {self.ctx.world_size} processes x "
                 f"TRAIN.ACCUM_STEPS {self.accum}); lower TRAIN.BATCH_SIZE or TRAIN.ACCUM_STEPS, or list more videos")
 
@@ -174,13 +181,16 @@ class Trainer:
     def fit(self) -> nn.Module:
         """Train the remaining epochs; return the weights to test (the EMA's when MODEL_EMA.ENABLE).
 
-        Raises ``Interrupted`` after checkpointing when a signal arrived on any process.
+        Raises ``Interrupted`` after checkpointing when a signal arrived on any process: a first signal
+        is only recorded until the end of the current step (the handler says so at once on stderr).
         """
         cfg = self.cfg
         if self.position.epoch >= cfg.TRAIN.EPOCHS:
             self.log.info(f"training already complete ({self.position.epoch} of {cfg.TRAIN.EPOCHS} epochs)")
-        with self.interrupts:
-            self.interrupts.deferred = True
+        rank = f"[rank {self.ctx.rank}] " if self.ctx.distributed else ""
+        with signals_deferred(first_signal=f"{rank}received {{name}}: stopping after the current step with a "
+                                           f"checkpoint (send it again to exit at once, without one)",
+                              second_signal="without a checkpoint", raise_at_end=not self.ctx.distributed):
             while self.position.epoch < cfg.TRAIN.EPOCHS and not self._step_cap_reached():
                 self.train_epoch()
         if self.position.epoch < cfg.TRAIN.EPOCHS:
@@ -202,18 +212,21 @@ class Trainer:
         self.replaced_this_epoch = 0
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        batches = iter(self.loader)
-        while position.epoch_step < self.steps_per_epoch:
-            outcome = self.train_step(itertools.islice(batches, self.accum))
-            if outcome.signum is not None:
-                self._stop_on_signal(outcome.signum)
-            if self._step_cap_reached() and position.epoch_step < self.steps_per_epoch:
-                self.save()
-                return
-            every = cfg.TRAIN.CHECKPOINT_EVERY_STEPS
-            if every and position.global_step % every == 0 and position.epoch_step < self.steps_per_epoch:
-                self.save()
-        del batches  # the loader's workers end with their iterator, before the summary and validation
+        with signals_blocked():  # the loader's workers start with both signals blocked, until they ignore them
+            batches = iter(self.loader)
+        try:
+            while position.epoch_step < self.steps_per_epoch:
+                outcome = self.train_step(itertools.islice(batches, self.accum))
+                if outcome.signum is not None:
+                    self._stop_on_signal(outcome.signum)
+                if self._step_cap_reached() and position.epoch_step < self.steps_per_epoch:
+                    self.save()
+                    return
+                every = cfg.TRAIN.CHECKPOINT_EVERY_STEPS
+                if every and position.global_step % every == 0 and position.epoch_step < self.steps_per_epoch:
+                    self.save()
+        finally:
+            del batches  # the loader's workers end with their iterator: before the summary, or on the way out
         self._finish_epoch()
 
     def _finish_epoch(self) -> None:
@@ -228,9 +241,15 @@ class Trainer:
         self.epoch_sums, self.period_sums, self.epoch_timing = RunningSums(), RunningSums(), {}
         if self.val_loader is not None and (position.epoch % cfg.TRAIN.EVAL_PERIOD == 0
                                             or position.epoch == cfg.TRAIN.EPOCHS):
-            self.validate()
+            try:
+                self.validate()
+            except Interrupted as stop:  # stopped at a batch: the epoch's training is complete and kept
+                path = self.save()
+                raise Interrupted(stop.signum, f"{stop} during the validation after epoch {position.epoch}: "
+                                               f"checkpoint {path} (epoch {position.epoch} complete, its "
+                                               f"validation not run); {RERUN} to resume") from None
         self.save()
-        signum = self._signal_on_any_process()
+        signum = signal_on_any_process(self.ctx.device)
         if signum is not None:
             self._stop_on_signal(signum)
 
@@ -314,14 +333,14 @@ class Trainer:
         local = [losses.double()] + ([grad_norm.double().reshape(1)] if grad_norm is not None else [])
         values = torch.cat([all_reduce_sum(shared)] + local).tolist()
         slots = dict(zip(SHARED_SLOTS, values, strict=False))
-        return StepOutcome(slots["nonfinite"] > 0, _received(slots), slots["loss_sum"], int(slots["batches"]),
+        return StepOutcome(slots["nonfinite"] > 0, signal_from_flags(values[SIGNAL_SLOTS]), slots["loss_sum"],
+                           int(slots["batches"]),
                            int(slots["failed_videos"]), values[len(SHARED_SLOTS):len(SHARED_SLOTS) + self.accum],
                            values[-1] if grad_norm is not None else float("nan"))
 
     def _set_signal_slots(self) -> None:
-        for index, slot in enumerate(SHARED_SLOTS):
-            if slot in SIGNAL_SLOTS:
-                self._shared[index].fill_(float(self.interrupts.signum == SIGNAL_SLOTS[slot]))
+        for slot, flag in zip(self._shared[SIGNAL_SLOTS], signal_flags(received_signal()), strict=True):
+            slot.fill_(flag)  # a kernel launch, no host sync
 
     def _handle_nonfinite(self, outcome: StepOutcome, where: str, paths: list[str]) -> None:
         """Skip the step (weights, optimiser and EMA untouched) or raise ``NonFiniteLossError``."""
@@ -357,22 +376,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ signals
 
-    def _signal_on_any_process(self) -> int | None:
-        """A signal that arrived on some process, or None (a collective: every process calls it)."""
-        self._shared.zero_()
-        self._set_signal_slots()
-        return _received(dict(zip(SHARED_SLOTS, all_reduce_sum(self._shared).tolist(), strict=True)))
-
     def _stop_on_signal(self, signum: int) -> None:
         """Checkpoint (resuming at the next batch) and raise ``Interrupted`` with the line that says so."""
         position = self.position
         path = self.save() if position.epoch_step else self.checkpoints.latest_path
         epoch, step = ((position.epoch + 1, position.epoch_step) if position.epoch_step
                        else (position.epoch, self.steps_per_epoch))
-        message = (f"interrupted by {signal.Signals(signum).name} at epoch {epoch} step {step}; checkpoint {path}; "
-                   f"rerun the same command to resume")
-        self.log.warning(message)
-        raise Interrupted(signum, message)
+        raise Interrupted(signum, f"interrupted by {signal_name(signum)} at epoch {epoch} step {step}; "
+                                  f"checkpoint {path}; {RERUN} to resume")
 
     # ------------------------------------------------------------------ validation
 
@@ -494,11 +505,6 @@ class Trainer:
         if not has_ema:
             self.log.warning("the checkpoint has no EMA weights: the EMA restarts from the current weights")
         load_checkpoint_contents(self.ema.module, payload, source, "videovit", exact=True, use_ema=has_ema)
-
-
-def _received(slots: dict[str, float]) -> int | None:
-    """The signal some process received (SIGTERM first when both), from the reduced slots."""
-    return next((int(signum) for slot, signum in SIGNAL_SLOTS.items() if slots[slot] > 0), None)
 
 
 __all__ = ["RunPosition", "RunningSums", "StepOutcome", "Trainer"]

@@ -13,9 +13,8 @@ from videovit.errors import ConfigError
 from videovit.models.family import VideoBackbone
 from videovit.models.registry import build_variant, config_keys, family_of, list_models, unknown_model_message
 
-# MODEL.* keys every family takes -> the create_model override they set.
-COMMON_KEYS = {"TEMPORAL": "temporal", "DROP_PATH_RATE": "drop_path_rate", "DROPOUT_RATE": "drop_rate",
-               "ACT_CHECKPOINT": "act_checkpoint", "TIME_EMBED_INIT_STD": "time_embed_init_std"}
+# MODEL.* keys every family takes -> the create_model override they set (the ArchConfig switches).
+COMMON_KEYS = {"DROP_PATH_RATE": "drop_path_rate", "DROPOUT_RATE": "drop_rate", "ACT_CHECKPOINT": "act_checkpoint"}
 # List-valued MODEL.* keys: an empty list means the variant's own value.
 LIST_KEYS = {"EMBED_DIMS": "embed_dims", "DEPTHS": "depths", "NUM_HEADS": "num_heads"}
 

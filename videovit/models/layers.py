@@ -28,10 +28,14 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(B, N, C)``; ``attn_mask``: additive, broadcastable to ``(B, heads, N, N)``."""
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = self.project_qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if attn_mask is not None:
             attn_mask = attn_mask.to(q.dtype)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+
+    def project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N, C)`` -> queries, keys and values side by side ``(B, N, 3C)`` (a subclass may bias them)."""
+        return self.qkv(x)

@@ -21,23 +21,26 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from videovit.models.family import (
-    ArchConfig,
     CheckpointLayout,
     ConfigKey,
     ModelFamily,
+    TinyVariant,
     VideoBackbone,
     as_tuple,
     new_classifier,
 )
+from videovit.models.initialisation import init_weights
 from videovit.models.r2l import RelPosAttention, WindowGrid, additive_padding_mask, attention_dtype
+from videovit.models.recompute import run_block
 from videovit.models.registry import register_family
+from videovit.models.stochastic_depth import drop_path, drop_path_rates
 from videovit.models.temporal import (
+    INFLATION_CONFIG_KEYS,
+    InflatedArchConfig,
     TemporalBlock,
     TimeEmbedding,
-    drop_path_grouped,
     fold_frames,
     inflate_from_host,
     resize_time_embedding,
@@ -51,7 +54,7 @@ TOKEN_NORM_EPS = 1e-6
 
 
 @dataclass(frozen=True)
-class RegionViTConfig(ArchConfig):
+class RegionViTConfig(InflatedArchConfig):
     """Architecture of a RegionViT variant plus the switches ``create_model`` may override.
 
     The field names are the keyword overrides the registered constructors accept.
@@ -66,6 +69,7 @@ class RegionViTConfig(ArchConfig):
     exact_padding_mask: bool = False                    # False: the official padding-mask quirk
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         as_tuple(self, "embed_dims", "depths", "num_heads")
         for name in ("embed_dims", "depths", "num_heads"):
             value = getattr(self, name)
@@ -221,7 +225,7 @@ class R2LBlock(nn.Module):
         return tokens + self._drop(self.mlp(self.norm2(tokens)), clips)
 
     def _drop(self, x: torch.Tensor, clips: int) -> torch.Tensor:
-        return drop_path_grouped(x, self.drop_path, self.training, clips)
+        return drop_path(x, self.drop_path, self.training, clips)
 
 
 class RegionViTStage(nn.Module):
@@ -233,20 +237,20 @@ class RegionViTStage(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, depth: int, num_heads: int, window: int,
                  drop_paths: list[float], num_frames: int | None, downsample: bool, peg: bool,
-                 exact_padding_mask: bool, act_checkpoint: bool) -> None:
+                 exact_padding_mask: bool) -> None:
         super().__init__()
         self.window = window
         self.exact_padding_mask = exact_padding_mask
-        self.act_checkpoint = act_checkpoint
         self.downsample = Downsample(in_dim, dim) if downsample else nn.Identity()
         self.blocks = nn.ModuleList(
             R2LBlock(dim, num_heads, window, drop_paths[i], num_frames) for i in range(depth))
         self.peg = (nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim, bias=False)
                     if peg else None)
 
-    def forward(self, regional: torch.Tensor, local: torch.Tensor,
-                clips: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """NCHW ``(regional, local)`` maps of all frames -> the stage's output maps."""
+    def forward(self, regional: torch.Tensor, local: torch.Tensor, clips: int,
+                recompute: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """NCHW ``(regional, local)`` maps of all frames -> the stage's output maps (``recompute``: the
+        model's ``grad_checkpointing``)."""
         regional, local = self.downsample(regional), self.downsample(local)
         grid = WindowGrid.of(regional, local, self.window)
         allowed = grid.attention_allowed(self.exact_padding_mask, local.device)
@@ -254,21 +258,11 @@ class RegionViTStage(nn.Module):
                 else additive_padding_mask(allowed, local.shape[0], attention_dtype(local)))
         tokens = grid.to_windows(regional, local)
         for index, block in enumerate(self.blocks):
-            if self.act_checkpoint and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, grid.num_windows, mask, clips, use_reentrant=False)
-            else:
-                tokens = block(tokens, grid.num_windows, mask, clips)
+            tokens = run_block(block, tokens, grid.num_windows, mask, clips, recompute=recompute)
             if index == 0 and self.peg is not None:
                 regional, local = grid.to_maps(tokens)
                 tokens = grid.to_windows(regional + self.peg(regional), local + self.peg(local))
         return grid.to_maps(tokens)
-
-
-def linear_drop_path_rates(last_rate: float, num_blocks: int) -> list[float]:
-    """Stochastic depth rates rising linearly from 0 at the first block to ``last_rate`` at the last."""
-    if num_blocks == 1:
-        return [0.0]
-    return [last_rate * i / (num_blocks - 1) for i in range(num_blocks)]
 
 
 class RegionViT(VideoBackbone):
@@ -281,6 +275,7 @@ class RegionViT(VideoBackbone):
     """
 
     family = "regionvit"
+    features_layout = "(B, T, C): per frame, the final-normed regional tokens averaged"
 
     def __init__(self, config: RegionViTConfig, num_frames: int = 8, num_classes: int = 400) -> None:
         super().__init__()
@@ -288,6 +283,7 @@ class RegionViT(VideoBackbone):
         self.num_frames = num_frames
         self.num_classes = num_classes
         self.temporal = uses_temporal_layers(config.temporal, num_frames)
+        self.grad_checkpointing = config.act_checkpoint
         dims, depths = config.embed_dims, config.depths
         self.num_features = dims[-1]
 
@@ -295,7 +291,7 @@ class RegionViT(VideoBackbone):
         self.regional_embed = RegionalTokenizer(dims[0], LOCAL_STRIDE * config.window_size)
         self.time_embed = (TimeEmbedding(num_frames, dims[0], config.time_embed_init_std)
                            if self.temporal else None)
-        rates = linear_drop_path_rates(config.drop_path_rate, sum(depths))
+        rates = drop_path_rates(config.drop_path_rate, sum(depths))
         self.layers = nn.ModuleList()
         for stage, depth in enumerate(depths):
             first = sum(depths[:stage])
@@ -303,21 +299,11 @@ class RegionViT(VideoBackbone):
                 in_dim=dims[max(stage - 1, 0)], dim=dims[stage], depth=depth,
                 num_heads=config.num_heads[stage], window=config.window_size,
                 drop_paths=rates[first:first + depth], num_frames=num_frames if self.temporal else None,
-                downsample=stage > 0, peg=config.peg, exact_padding_mask=config.exact_padding_mask,
-                act_checkpoint=config.act_checkpoint))
+                downsample=stage > 0, peg=config.peg, exact_padding_mask=config.exact_padding_mask))
         self.norm = nn.LayerNorm(dims[-1], eps=TOKEN_NORM_EPS)
         self.head_drop = nn.Dropout(config.drop_rate)
         self.head = new_classifier(self.num_features, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        zero_init = {block.temporal.fc for block in self.r2l_blocks() if block.temporal is not None}
-        for module in self.modules():
-            if isinstance(module, nn.Linear) and module not in zero_init:
-                _init_linear(module)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
 
     def stages(self) -> list[RegionViTStage]:
         """The four stages in order."""
@@ -331,11 +317,6 @@ class RegionViT(VideoBackbone):
         """Replace the head by a freshly initialised one for ``num_classes`` (0: no head)."""
         self.head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
         self.num_classes = num_classes
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each R2L block in the backward pass (saves activation memory)."""
-        for stage in self.stages():
-            stage.act_checkpoint = enable
 
     def no_weight_decay(self) -> set[str]:
         """Relative position tables and the time embedding (norms and biases: the optimizer builder)."""
@@ -365,7 +346,7 @@ class RegionViT(VideoBackbone):
         if self.time_embed is not None:
             local, regional = self._add_time_embedding(local), self._add_time_embedding(regional)
         for stage in self.layers:
-            regional, local = stage(regional, local, clips)
+            regional, local = stage(regional, local, clips, self.grad_checkpointing)
         features = self.norm(regional.flatten(2).transpose(1, 2)).mean(dim=1)
         return features.reshape(clips, frames, -1)
 
@@ -377,12 +358,6 @@ class RegionViT(VideoBackbone):
         """``(B, T, C)`` frame features -> ``(B, C)`` clip embedding (``pre_logits``) or logits."""
         embedding = self.head_drop(features.mean(dim=1))
         return embedding if pre_logits else self.head(embedding)
-
-
-def _init_linear(module: nn.Linear) -> None:
-    nn.init.trunc_normal_(module.weight, std=0.02)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -407,7 +382,7 @@ def _official_to_model_key(key: str) -> str:
     return f"layers.{stage}.blocks.{index - 1}.{rest}"
 
 
-def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
+def can_load(state: Mapping[str, torch.Tensor]) -> bool:
     """RegionViT weights, official (``cls_token.proj``: the regional tokenizer) or this project's."""
     return "cls_token.proj.weight" in state or "regional_embed.proj.weight" in state
 
@@ -523,13 +498,16 @@ FAMILY = register_family(ModelFamily(
               **{f"{name}_plus": dataclasses.replace(base, window_size=14)
                  for name, base in (("regionvit_ti", _TI), ("regionvit_s", _S), ("regionvit_m", _M),
                                     ("regionvit_b", _B))}},
-    owns_state_dict=owns_state_dict,
+    can_load=can_load,
+    tiny_variants=(TinyVariant("regionvit_ti", dict(embed_dims=[16, 32, 64, 128], num_heads=[1, 1, 2, 4],
+                                                    depths=[1, 1, 1, 1]), image_size=56),),
     video_only=video_only,
     filter_state_dict=checkpoint_filter_fn,
     resize_weight=resize_weight,
-    inflate_weight=lambda key, target, state: inflate_from_host(key, state),
+    inflate_weight=inflate_from_host,
     layouts=(CheckpointLayout("regionvit_official", weights_key="model"),),
     config_keys=(
+        *INFLATION_CONFIG_KEYS,
         ConfigKey("WINDOW_SIZE", 0, "window_size", "local window size M (0 = the variant's own: 7, or 14 for "
                   "'_plus')", unset=0),
         ConfigKey("STEM", "", "stem", "tokenizer stem, '3conv' or '1conv' ('' = the variant's own)", unset=""),

@@ -15,7 +15,7 @@ import torch
 
 from videovit.config.defaults import declare_family_keys
 from videovit.errors import ModelOptionError
-from videovit.models.family import CheckpointLayout, ConfigKey, ModelFamily, VideoBackbone
+from videovit.models.family import CheckpointLayout, ConfigKey, ModelFamily, TinyVariant, VideoBackbone
 
 _IMPORTED = False
 _FAMILIES: dict[str, ModelFamily] = {}
@@ -70,9 +70,15 @@ def get_family(family: str) -> ModelFamily:
     return _FAMILIES[family]
 
 
-def family_owning(state: Mapping[str, torch.Tensor]) -> ModelFamily | None:
-    """The family whose key names ``state`` has, or None."""
-    return next((family for family in families() if family.owns_state_dict(state)), None)
+def families_that_can_load(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of the families whose models can load ``state`` (for messages: whether a model loads a
+    file is its own family's answer, ``ModelFamily.can_load``)."""
+    return [family.name for family in families() if family.can_load(state)]
+
+
+def tiny_variants() -> list[tuple[ModelFamily, TinyVariant]]:
+    """Every family's tiny test variants, in registration order (the tables of the shared tests)."""
+    return [(family, tiny) for family in families() for tiny in family.tiny_variants]
 
 
 def checkpoint_layouts() -> list[CheckpointLayout]:

@@ -1,4 +1,6 @@
-"""Divided space-time pieces shared by the video backbones (docs/models.md, "The video design").
+"""Divided space-time pieces shared by the families that insert temporal layers into an image network
+(docs/models.md, "The video design"): their switches and config keys, the temporal block, time embedding
+and inflation of temporal weights.
 
 Frames are folded into the batch for all 2-D work, so tokens arrive as ``(B*T, *sites, C)``.
 The temporal sub-block regroups them into one sequence over time per spatial site, attends over
@@ -8,21 +10,55 @@ inflated image checkpoint computes exactly the image function at the start of fi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videovit.models.family import ArchConfig, ConfigKey
 from videovit.models.layers import Attention
+from videovit.models.stochastic_depth import drop_path
 
 TEMPORAL_MARK = ".temporal."  # a host block holds its TemporalBlock as ``temporal``
 
 
-class TemporalBlock(nn.Module):
-    """``x + drop_path(fc(attn(norm(x))))`` over the frame axis.
+@dataclass(frozen=True)
+class InflatedArchConfig(ArchConfig):
+    """The architecture switches of a family that inserts temporal layers into an image network.
 
-    ``norm``, ``attn`` and ``fc`` are the temporal_norm, temporal_attn and temporal_fc of docs/models.md;
-    ``fc`` starts at zero so the block is the identity until training moves it.
+    Subclasses calling their own ``__post_init__`` call this one too.
+    """
+
+    SWITCHES: ClassVar[bool] = True
+
+    temporal: bool | None = None         # None: temporal layers iff num_frames > 1; False: frame-averaged
+    time_embed_init_std: float = 0.0     # 0: zero time embedding, so an inflated image model keeps its function
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.time_embed_init_std < 0:
+            raise ValueError(f"time_embed_init_std must be >= 0, got {self.time_embed_init_std}")
+
+
+# The MODEL.* keys of those switches, declared by each family that has them (docs/adding-a-backbone.md).
+INFLATION_CONFIG_KEYS = (
+    ConfigKey("TEMPORAL", True, "temporal", "insert the divided space-time temporal layers and the time "
+              "embedding (False: the frame-averaged image model)"),
+    ConfigKey("TIME_EMBED_INIT_STD", 0.0, "time_embed_init_std", "std of the time embedding's initial values; "
+              "0 (docs/models.md): zero, so an inflated image checkpoint starts as the frame-averaged image model. "
+              "The demo uses 0.5: with zero, its small model trained on little data did not pick up frame order "
+              "within the 10-minute budget"),
+)
+
+
+class TemporalBlock(nn.Module):
+    """``x + fc(drop_path(attn(norm(x))))`` over the frame axis, one stochastic-depth draw per clip.
+
+    ``norm``, ``attn`` and ``fc`` are the temporal_norm, temporal_attn and temporal_fc of docs/models.md
+    (TimeSformer's checkpoint layout maps its official names onto them); drop path comes before ``fc``, as
+    in the official TimeSformer. ``fc`` starts at zero so the block is the identity until training moves it.
     """
 
     def __init__(self, dim: int, num_heads: int, num_frames: int, qkv_bias: bool = True,
@@ -46,26 +82,14 @@ class TemporalBlock(nn.Module):
         tokens = x.reshape(clips, frames, -1, channels)                  # (B, T, S, C)
         sites = tokens.shape[2]
         seq = tokens.transpose(1, 2).reshape(clips * sites, frames, channels)
-        out = self.fc(self.attn(self.norm(seq)))
+        out = self.along_time(seq, clips)
         out = out.reshape(clips, sites, frames, channels).transpose(1, 2)  # (B, T, S, C)
-        out = drop_path_per_clip(out, self.drop_path_rate, self.training)
         return x + out.reshape(shape)
 
-
-def drop_path_per_clip(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth with one keep/drop draw per clip (dim 0), not per site or frame."""
-    if rate == 0.0 or not training:
-        return x
-    keep = 1.0 - rate
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-    return x * mask / keep
-
-
-def drop_path_grouped(x: torch.Tensor, rate: float, training: bool, groups: int) -> torch.Tensor:
-    """Stochastic depth with one draw per group of rows of dim 0 (one group per clip)."""
-    if rate == 0.0 or not training:
-        return x
-    return drop_path_per_clip(x.reshape(groups, -1), rate, training).reshape(x.shape)
+    def along_time(self, sequences: torch.Tensor, clips: int) -> torch.Tensor:
+        """The residual for ``(B*S, T, C)`` sequences over time, the S sites of a clip adjacent."""
+        attended = self.attn(self.norm(sequences))
+        return self.fc(drop_path(attended, self.drop_path_rate, self.training, clips))
 
 
 def uses_temporal_layers(temporal: bool | None, num_frames: int) -> bool:
@@ -107,16 +131,20 @@ def resize_time_embedding(weight: torch.Tensor, num_frames: int) -> torch.Tensor
     return resized[0].t().contiguous()
 
 
-def inflate_from_host(key: str, state: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
-    """Initial value of a ``<host>.temporal.*`` weight from its host block's image weights, or None.
+def inflate_from_host(key: str, target: torch.Tensor, state: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    """Initial value of a ``<host>.temporal.*`` weight of ``target``'s shape from its host block's image
+    weights in ``state``, or None (the ``inflate_weight`` hook of the families with a ``TemporalBlock``).
 
     The TimeSformer convention (docs/checkpoints.md): ``temporal.norm`` <- the host's ``norm1``,
     ``temporal.attn.{qkv,proj}`` <- the host's ``attn.{qkv,proj}``; a host without queries and keys
     (VOLO's outlook attention, ``attn.v``) gives its values to the v slice and q/k start from
     trunc_normal(0.02). ``temporal.fc`` is not inflated: at zero it keeps the image function.
     """
-    if TEMPORAL_MARK not in key:
-        return None
+    source = _host_weight(key, state) if TEMPORAL_MARK in key else None
+    return source if source is not None and source.shape == target.shape else None
+
+
+def _host_weight(key: str, state: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
     host, local = key.split(TEMPORAL_MARK, 1)
     part, _, param = local.rpartition(".")
     if part == "norm":

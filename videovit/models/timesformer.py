@@ -4,8 +4,10 @@ Every frame is cut into patches by one conv; the clip is one token sequence ``[c
 the patches ordered spatial-major, time-minor (site 0 at t=0..T-1, then site 1, ...). Each block
 attends over time at every site (``temporal_*``), then over space within every frame (the clip's
 cls token joins each frame and its updates are averaged over the frames), then applies an MLP.
-Parameter names are those of the official facebookresearch/TimeSformer model, so its checkpoints
-load by stripping the ``model.`` prefix, and ImageNet ViT files inflate into it (see
+Parameter names are those of the official facebookresearch/TimeSformer model except the temporal branch,
+which is the shared ``TemporalBlock`` (``blocks.i.temporal.{norm,attn,fc}``; the checkpoint hooks map the
+official ``temporal_norm1`` / ``temporal_attn`` / ``temporal_fc`` onto it), so its checkpoints load by
+stripping the ``model.`` prefix and renaming those, and ImageNet ViT files inflate into it (see
 docs/adding-a-backbone.md and docs/checkpoints.md).
 
 ``temporal=False`` (or one frame) is the space-only model: a plain ViT run on every frame, logits
@@ -16,26 +18,39 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from timm.layers import Mlp
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from videovit.models.family import (
-    ArchConfig,
     CheckpointLayout,
     ConfigKey,
     ModelFamily,
+    TinyVariant,
+    TransformersFormat,
     VideoBackbone,
-    as_tuple,
     crop_size_unless_set,
     new_classifier,
 )
+from videovit.models.initialisation import init_weights
+from videovit.models.key_maps import KeyMap
 from videovit.models.layers import Attention
+from videovit.models.positions import resize_token_table, square_side
+from videovit.models.recompute import run_block
 from videovit.models.registry import register_family
-from videovit.models.temporal import drop_path_grouped, fold_frames, resize_time_embedding, uses_temporal_layers
+from videovit.models.stochastic_depth import drop_path, drop_path_rates
+from videovit.models.temporal import (
+    INFLATION_CONFIG_KEYS,
+    InflatedArchConfig,
+    TemporalBlock,
+    fold_frames,
+    inflate_from_host,
+    resize_time_embedding,
+    uses_temporal_layers,
+)
+from videovit.models.vit_config import ViTArchConfig
 
 NORM_EPS = 1e-6
 OFFICIAL_PREFIX = "model."   # PySlowFast's wrapper holds the network as ``self.model``
@@ -48,57 +63,17 @@ CHECKPOINT_LAYOUTS = (
 
 
 @dataclass(frozen=True)
-class TimeSformerConfig(ArchConfig):
-    """Architecture of a TimeSformer variant plus the switches ``create_model`` may override.
+class TimeSformerConfig(InflatedArchConfig, ViTArchConfig):
+    """Architecture of a TimeSformer variant (the one-stage ViT fields) plus the switches ``create_model``
+    may override; the field names are the keyword overrides the registered constructors accept."""
 
-    The field names are the keyword overrides the registered constructors accept. The family has
-    one stage, so ``embed_dims``, ``depths`` and ``num_heads`` hold one value each (the config
-    keys MODEL.EMBED_DIMS/DEPTHS/NUM_HEADS are lists for every family).
-    """
-
-    embed_dims: tuple[int, ...] = (768,)     # token width
-    depths: tuple[int, ...] = (12,)          # blocks
-    num_heads: tuple[int, ...] = (12,)       # attention heads (spatial and temporal)
-    patch_size: int = 16                     # side of the square patches of each frame
-    img_size: int = 224                      # side of the square frames the model is built for
-    mlp_ratio: float = 4.0                   # MLP hidden width / token width
-    qkv_bias: bool = True
+    label: ClassVar[str] = "TimeSformer"
 
     def __post_init__(self) -> None:
-        as_tuple(self, "embed_dims", "depths", "num_heads")
-        for name in ("embed_dims", "depths", "num_heads"):
-            value = getattr(self, name)
-            if len(value) != 1 or value[0] < 1:
-                raise ValueError(f"TimeSformer {name} needs one positive value (a single stage), "
-                                 f"got {list(value)}")
-        if self.width % self.num_heads[0]:
-            raise ValueError(f"TimeSformer width {self.width} is not divisible by {self.num_heads[0]} "
-                             "heads; give num_heads that divide embed_dims")
-        if self.patch_size < 1 or self.img_size < self.patch_size or self.img_size % self.patch_size:
-            raise ValueError(f"TimeSformer img_size {self.img_size} must be a multiple of patch_size "
-                             f"{self.patch_size} (square frames cut into whole patches)")
-        if self.mlp_ratio <= 0:
-            raise ValueError(f"TimeSformer mlp_ratio must be > 0, got {self.mlp_ratio}")
+        super().__post_init__()
         for name in ("drop_path_rate", "drop_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TimeSformer {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.time_embed_init_std < 0:
-            raise ValueError(f"TimeSformer time_embed_init_std must be >= 0, got {self.time_embed_init_std}")
-
-    @property
-    def width(self) -> int:
-        """Token width C."""
-        return self.embed_dims[0]
-
-    @property
-    def depth(self) -> int:
-        """Number of blocks."""
-        return self.depths[0]
-
-    @property
-    def grid(self) -> int:
-        """Patches per frame side."""
-        return self.img_size // self.patch_size
 
 
 class PatchEmbed(nn.Module):
@@ -116,8 +91,8 @@ class Block(nn.Module):
     """A ViT block, with the divided space-time steps when built with ``num_frames``.
 
     Divided (tokens ``(B, 1 + S*T, C)``, spatial-major time-minor, S sites per frame):
-    1. temporal: every site's T tokens attend to each other; ``x_p += temporal_fc(drop_path(r))``
-       (drop path before ``temporal_fc``, as in the official model);
+    1. temporal (the shared ``TemporalBlock``, official ``temporal_*``): every site's T tokens attend
+       to each other; ``x_p += fc(drop_path(r))`` (drop path before ``fc``, as in the official model);
     2. spatial: each frame's ``[cls, sites]`` attend within the frame (the clip's one cls token is
        copied to every frame); the cls updates are averaged over the frames;
     3. MLP on all tokens.
@@ -132,10 +107,8 @@ class Block(nn.Module):
         self.drop_path = drop_path
         self.norm1 = nn.LayerNorm(dim, eps=NORM_EPS)
         self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
-        if num_frames is not None:
-            self.temporal_norm1 = nn.LayerNorm(dim, eps=NORM_EPS)
-            self.temporal_attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias)
-            self.temporal_fc = nn.Linear(dim, dim)
+        self.temporal = (TemporalBlock(dim, num_heads, num_frames, qkv_bias=qkv_bias, drop_path=drop_path,
+                                       norm_eps=NORM_EPS) if num_frames is not None else None)
         self.norm2 = nn.LayerNorm(dim, eps=NORM_EPS)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
@@ -149,14 +122,13 @@ class Block(nn.Module):
 
     def _space_time(self, x: torch.Tensor) -> torch.Tensor:
         frames = self.num_frames
-        assert frames is not None
+        assert frames is not None and self.temporal is not None
         clips, length, channels = x.shape
         sites = (length - 1) // frames
         cls, patches = x[:, :1], x[:, 1:]
 
         along_time = patches.reshape(clips * sites, frames, channels)
-        residual = self.temporal_attn(self.temporal_norm1(along_time)).reshape(clips, sites * frames, channels)
-        patches = patches + self.temporal_fc(self._drop(residual, clips))
+        patches = patches + self.temporal.along_time(along_time, clips).reshape(clips, sites * frames, channels)
 
         per_frame = patches.reshape(clips, sites, frames, channels).transpose(1, 2)
         per_frame = torch.cat([cls.expand(-1, frames, -1).unsqueeze(2), per_frame], dim=2)
@@ -168,17 +140,19 @@ class Block(nn.Module):
         return torch.cat([cls, patches], dim=1) + self._drop(update, clips)
 
     def _drop(self, x: torch.Tensor, clips: int) -> torch.Tensor:
-        return drop_path_grouped(x, self.drop_path, self.training, clips)
+        return drop_path(x, self.drop_path, self.training, clips)
 
 
 class TimeSformer(VideoBackbone):
     """TimeSformer for clips ``(B, 3, T, H, W)`` (divided space-time), or a frame-averaged ViT.
 
-    The model is built for ``num_frames`` and ``config.img_size``: other clip sizes are refused (the
-    position and time embeddings are resized when a checkpoint is loaded, not per forward).
+    The model is built for ``num_frames`` and ``config.img_size``; frames of another size take the
+    position embedding resized to their patch grid (the one policy of ``videovit.models.positions``).
     """
 
     family = "timesformer"
+    features_layout = ("(B, 1 + N*T, C): the final-normed class token, then the patch tokens spatial-major, "
+                       "time-minor; space-only model: (B, T, 1 + N, C)")
 
     def __init__(self, config: TimeSformerConfig, num_frames: int = 8, num_classes: int = 400) -> None:
         super().__init__()
@@ -195,46 +169,27 @@ class TimeSformer(VideoBackbone):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + config.grid ** 2, dim))
         self.time_embed = nn.Parameter(torch.zeros(1, num_frames, dim)) if self.temporal else None
-        rates = torch.linspace(0, config.drop_path_rate, config.depth, device="cpu").tolist()
+        rates = drop_path_rates(config.drop_path_rate, config.depth)
         self.blocks = nn.ModuleList(
             Block(dim, config.num_heads[0], config.mlp_ratio, config.qkv_bias, rate,
                   num_frames if self.temporal else None) for rate in rates)
         self.norm = nn.LayerNorm(dim, eps=NORM_EPS)
         self.head_drop = nn.Dropout(config.drop_rate)
         self.head = new_classifier(dim, num_classes)
-        self._init_weights()
+        init_weights(self, tables=(self.pos_embed, self.cls_token))
+        std = config.time_embed_init_std
+        if self.time_embed is not None and std > 0:
+            nn.init.trunc_normal_(self.time_embed, std=std, a=-2 * std, b=2 * std)
 
     @property
     def num_layers(self) -> int:
         """Layer groups for layer-wise lr decay: embeddings, each block, final norm and head."""
         return self.config.depth + 2
 
-    def _init_weights(self) -> None:
-        """Official scheme: trunc_normal(0.02) for embeddings and Linears; ``temporal_fc`` and the time
-        embedding zero (time embedding trunc_normal(``time_embed_init_std``) if that is > 0)."""
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear) and name.endswith(".temporal_fc"):
-                nn.init.zeros_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                _init_linear(module)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        std = self.config.time_embed_init_std
-        if self.time_embed is not None and std > 0:
-            nn.init.trunc_normal_(self.time_embed, std=std, a=-2 * std, b=2 * std)
-
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a freshly initialised one for ``num_classes`` (0: no head, identity)."""
         self.head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
         self.num_classes = num_classes
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute every block in the backward pass (less memory, one more forward per block)."""
-        self.grad_checkpointing = enable
 
     def no_weight_decay(self) -> set[str]:
         """The class token and the position and time embeddings."""
@@ -258,11 +213,11 @@ class TimeSformer(VideoBackbone):
         frame, each site's T frames adjacent (spatial-major, time-minor). Space-only model:
         ``(B, T, 1 + N, C)``, each frame's own ``[cls, patches]``.
         """
-        self._check_clip(clip)
         clips, frames = clip.shape[0], clip.shape[2]
         tokens = self.patch_embed(fold_frames(clip))                        # (B*T, N, C)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
-        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed           # (B*T, 1 + N, C)
+        patch = self.config.patch_size
+        tokens = torch.cat([cls, tokens], dim=1) + self._pos_embed((clip.shape[3] // patch, clip.shape[4] // patch))
         if self.time_embed is None:
             tokens = self._run_blocks(tokens, clips)
             return self.norm(tokens).reshape(clips, frames, *tokens.shape[1:])
@@ -281,31 +236,13 @@ class TimeSformer(VideoBackbone):
 
     def _run_blocks(self, tokens: torch.Tensor, clips: int) -> torch.Tensor:
         for block in self.blocks:
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, clips, use_reentrant=False)
-            else:
-                tokens = block(tokens, clips)
+            tokens = run_block(block, tokens, clips, recompute=self.grad_checkpointing)
         return tokens
 
-    def _check_clip(self, clip: torch.Tensor) -> None:
-        if clip.dim() != 5 or clip.shape[1] != 3:
-            raise ValueError(f"expected a clip (B, 3, T, H, W), got shape {tuple(clip.shape)}")
-        frames, height, width = clip.shape[2:]
-        size = self.config.img_size
-        if (height, width) != (size, size):
-            raise ValueError(f"this TimeSformer is built for {size}x{size} frames, got {height}x{width}; "
-                             f"build it with img_size={height} if square (the position embedding is "
-                             "resized when loading weights) or crop the clip")
-        if self.temporal and frames != self.num_frames:
-            raise ValueError(f"this TimeSformer is built for {self.num_frames} frames, got a clip of "
-                             f"{frames}; build it with num_frames={frames} (the time embedding is "
-                             "resized when loading weights)")
-
-
-def _init_linear(module: nn.Linear) -> None:
-    nn.init.trunc_normal_(module.weight, std=0.02)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
+    def _pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The position embedding for frames cut into a ``grid`` of patches (resized unless built for it)."""
+        built = (self.config.grid, self.config.grid)
+        return self.pos_embed if grid == built else resize_token_table(self.pos_embed, built, grid, leading=1)
 
 
 # ---- checkpoint hooks (see docs/adding-a-backbone.md) ----------------------------------------------
@@ -317,26 +254,58 @@ def _strip_official_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch
     return dict(state)
 
 
-def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
-    """True for TimeSformer and ImageNet ViT state dicts (official ``model.`` prefix allowed).
+# The official temporal branch's names (facebookresearch/TimeSformer) -> the shared TemporalBlock's.
+OFFICIAL_NAMES = KeyMap((("blocks.{i}.temporal.norm.", "blocks.{i}.temporal_norm1."),
+                         ("blocks.{i}.temporal.attn.", "blocks.{i}.temporal_attn."),
+                         ("blocks.{i}.temporal.fc.", "blocks.{i}.temporal_fc.")))
+# transformers' TimesformerForVideoClassification names (its conversion script's renames, all 1:1).
+TRANSFORMERS_NAMES = KeyMap((
+    ("cls_token", "timesformer.embeddings.cls_token"),
+    ("pos_embed", "timesformer.embeddings.position_embeddings"),
+    ("time_embed", "timesformer.embeddings.time_embeddings"),
+    ("patch_embed.proj.", "timesformer.embeddings.patch_embeddings.projection."),
+    ("blocks.{i}.norm1.", "timesformer.encoder.layer.{i}.layernorm_before."),
+    ("blocks.{i}.attn.qkv.", "timesformer.encoder.layer.{i}.attention.attention.qkv."),
+    ("blocks.{i}.attn.proj.", "timesformer.encoder.layer.{i}.attention.output.dense."),
+    ("blocks.{i}.temporal.norm.", "timesformer.encoder.layer.{i}.temporal_layernorm."),
+    ("blocks.{i}.temporal.attn.qkv.", "timesformer.encoder.layer.{i}.temporal_attention.attention.qkv."),
+    ("blocks.{i}.temporal.attn.proj.", "timesformer.encoder.layer.{i}.temporal_attention.output.dense."),
+    ("blocks.{i}.temporal.fc.", "timesformer.encoder.layer.{i}.temporal_dense."),
+    ("blocks.{i}.norm2.", "timesformer.encoder.layer.{i}.layernorm_after."),
+    ("blocks.{i}.mlp.fc1.", "timesformer.encoder.layer.{i}.intermediate.dense."),
+    ("blocks.{i}.mlp.fc2.", "timesformer.encoder.layer.{i}.output.dense."),
+    ("norm.", "timesformer.layernorm."),
+    ("head.", "classifier."),
+))
+TRANSFORMERS_PREFIXES = ("timesformer.", "classifier.")
 
-    They have a conv patch embedding, ``blocks.0.attn.qkv``, a ``cls_token`` and a token-sequence
-    ``pos_embed`` (1, 1 + N, C); VOLO's ``pos_embed`` is a (1, H, W, C) grid and RegionViT has no
-    ``blocks``.
+
+def checkpoint_filter_fn(state: Mapping[str, torch.Tensor], model: nn.Module | None) -> dict[str, torch.Tensor]:
+    """Any TimeSformer or ViT state dict under this model's names.
+
+    The official PySlowFast ``model_state`` loses its ``model.`` prefix and its ``temporal_norm1`` /
+    ``temporal_attn`` / ``temporal_fc`` become ``temporal.norm`` / ``temporal.attn`` / ``temporal.fc``;
+    a transformers TimesformerForVideoClassification state dict is renamed key by key. timm, Hugging Face
+    and DeiT ViT files already use this model's names; keys the model lacks (e.g. a DeiT ``dist_token``)
+    are left for the loader to report as unused.
     """
     state = _strip_official_prefix(state)
-    pos_embed = state.get("pos_embed")
-    return (pos_embed is not None and pos_embed.dim() == 3 and "cls_token" in state
-            and "patch_embed.proj.weight" in state and "blocks.0.attn.qkv.weight" in state)
+    if any(key.startswith(TRANSFORMERS_PREFIXES) for key in state):
+        return TRANSFORMERS_NAMES.rename_to_ours(state)
+    return OFFICIAL_NAMES.rename_to_ours(state)
 
 
-def checkpoint_filter_fn(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """The official PySlowFast ``model_state`` (every key ``model.``-prefixed) with the prefix removed.
+def can_load(state: Mapping[str, torch.Tensor]) -> bool:
+    """True for TimeSformer (official, transformers or ours) and ImageNet ViT state dicts.
 
-    timm, Hugging Face and DeiT ViT files already use this model's names and pass unchanged; their
-    keys the model lacks (e.g. a DeiT ``dist_token``) are left for the loader to report as unused.
+    They have a 2-D conv patch embedding, ``blocks.0.attn.qkv``, a ``cls_token`` and a token-sequence
+    ``pos_embed`` (1, 1 + N, C); VOLO's ``pos_embed`` is a (1, H, W, C) grid, RegionViT has no
+    ``blocks`` and VideoMAE no ``cls_token``.
     """
-    return _strip_official_prefix(state)
+    state = checkpoint_filter_fn(state, None)
+    pos_embed, patch = state.get("pos_embed"), state.get("patch_embed.proj.weight")
+    return (pos_embed is not None and pos_embed.dim() == 3 and "cls_token" in state
+            and patch is not None and patch.dim() == 4 and "blocks.0.attn.qkv.weight" in state)
 
 
 def resize_weight(key: str, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
@@ -348,48 +317,69 @@ def resize_weight(key: str, source: torch.Tensor, target: torch.Tensor) -> torch
     another patch size is not resized (None).
     """
     if key == "pos_embed" and source.dim() == 3 and source.shape[::2] == target.shape[::2]:
-        old_side, new_side = _square_side(source.shape[1] - 1), _square_side(target.shape[1] - 1)
+        old_side, new_side = square_side(source.shape[1] - 1), square_side(target.shape[1] - 1)
         if old_side is None or new_side is None:
             return None
-        grid = source[:, 1:].reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2).float()
-        grid = F.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
-        patches = grid.permute(0, 2, 3, 1).reshape(1, new_side * new_side, -1).to(source.dtype)
-        return torch.cat([source[:, :1], patches], dim=1)
+        return resize_token_table(source, (old_side, old_side), (new_side, new_side), leading=1)
     if key == "time_embed" and source.dim() == 3 and source.shape[::2] == target.shape[::2]:
         return resize_time_embedding(source[0], target.shape[1])[None]
     return None
 
 
-def _square_side(count: int) -> int | None:
-    side = round(count ** 0.5)
-    return side if side * side == count else None
-
-
-_TEMPORAL_HOSTS = ((re.compile(r"^(blocks\.\d+)\.temporal_attn\.(.+)$"), "attn"),
-                   (re.compile(r"^(blocks\.\d+)\.temporal_norm1\.(.+)$"), "norm1"))
-
-
-def inflate_weight(key: str, target: torch.Tensor, state: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
-    """Initial value for a temporal weight an image checkpoint lacks, taken from ``state`` (model names).
-
-    ``blocks.i.temporal_attn.*`` <- ``blocks.i.attn.*``; ``blocks.i.temporal_norm1.*`` <-
-    ``blocks.i.norm1.*`` (official convention). ``temporal_fc`` and ``time_embed`` get None: they
-    keep the model's zero init (time embedding: unless time_embed_init_std > 0), so at the start of
-    finetuning the temporal branch adds nothing. The official code zeroes ``temporal_fc`` in every
-    block too: its loop meant to skip block 0 counts the ``blocks`` ModuleList itself as the first
-    match (``'Block' in str(m)``), so no block keeps a random ``temporal_fc``.
-    """
-    for pattern, host in _TEMPORAL_HOSTS:
-        match = pattern.match(key)
-        if match:
-            source = state.get(f"{match.group(1)}.{host}.{match.group(2)}")
-            return source if source is not None and source.shape == target.shape else None
-    return None
-
-
 def video_only(key: str) -> bool:
-    """The temporal weights of the blocks and the time embedding: no image checkpoint has them."""
-    return ".temporal_" in key or key == "time_embed"
+    """The temporal weights of the blocks and the time embedding: no image checkpoint has them.
+
+    An ImageNet file inflates them the shared way (``inflate_from_host``): ``temporal.attn`` and
+    ``temporal.norm`` from the block's ``attn`` and ``norm1``, ``temporal.fc`` and ``time_embed`` left at
+    zero. The official code zeroes ``temporal_fc`` in every block too: its loop meant to skip block 0
+    counts the ``blocks`` ModuleList itself as the first match (``'Block' in str(m)``).
+    """
+    return ".temporal." in key or key == "time_embed"
+
+
+# ---- transformers' TimesformerForVideoClassification (docs/checkpoints.md) -------------------------
+
+def read_transformers_config(config: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    """The model name, frame count and overrides a TimesformerConfig (config.json) describes."""
+    if config.get("attention_type", "divided_space_time") != "divided_space_time":
+        raise ValueError(f"attention_type {config['attention_type']!r} is not supported: videovit's "
+                         "TimeSformer is the divided space-time model")
+    if config.get("hidden_act", "gelu") != "gelu" or config.get("layer_norm_eps", NORM_EPS) != NORM_EPS:
+        raise ValueError(f"hidden_act {config.get('hidden_act')!r} / layer_norm_eps {config.get('layer_norm_eps')} "
+                         f"are not supported: videovit's TimeSformer uses gelu and eps {NORM_EPS}")
+    width = config.get("hidden_size", 768)
+    overrides = {"embed_dims": [width], "depths": [config.get("num_hidden_layers", 12)],
+                 "num_heads": [config.get("num_attention_heads", 12)], "patch_size": config.get("patch_size", 16),
+                 "img_size": config.get("image_size", 224), "mlp_ratio": config.get("intermediate_size", 3072) / width,
+                 "qkv_bias": config.get("qkv_bias", True)}
+    return "timesformer_b", int(config.get("num_frames", 8)), overrides
+
+
+def write_transformers_config(model: VideoBackbone) -> dict[str, Any]:
+    """The TimesformerConfig fields that describe ``model`` (a divided space-time TimeSformer)."""
+    assert isinstance(model, TimeSformer)
+    if not model.temporal:
+        raise ValueError("a TimeSformer without temporal layers has no transformers counterpart "
+                         "(its space_only model attends differently)")
+    config = model.config
+    return {"image_size": config.img_size, "patch_size": config.patch_size, "num_channels": 3,
+            "num_frames": model.num_frames, "hidden_size": config.width, "num_hidden_layers": config.depth,
+            "num_attention_heads": config.num_heads[0], "intermediate_size": int(config.width * config.mlp_ratio),
+            "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+            "initializer_range": 0.02, "layer_norm_eps": NORM_EPS, "qkv_bias": config.qkv_bias,
+            "attention_type": "divided_space_time", "drop_path_rate": 0}   # typed int in TimesformerConfig
+
+
+def export_transformers_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` (this model's names) under TimesformerForVideoClassification's names."""
+    return {_transformers_name(key): value for key, value in state.items()}
+
+
+def _transformers_name(key: str) -> str:
+    name = TRANSFORMERS_NAMES.to_theirs(key)
+    if name is None:
+        raise ValueError(f"{key} has no transformers name")
+    return name
 
 
 FAMILY = register_family(ModelFamily(
@@ -397,15 +387,22 @@ FAMILY = register_family(ModelFamily(
     build=lambda arch, num_frames, num_classes: TimeSformer(arch, num_frames, num_classes),
     # TimeSformer-B: ViT-B/16 (width 768, 12 blocks, 12 heads) at 224, divided space-time attention
     variants={"timesformer_b": TimeSformerConfig()},
-    owns_state_dict=owns_state_dict,
+    tiny_variants=(TinyVariant("timesformer_b", dict(embed_dims=[16], depths=[2], num_heads=[2], patch_size=8,
+                                                     img_size=32), image_size=32),),
+    can_load=can_load,
     video_only=video_only,
     filter_state_dict=checkpoint_filter_fn,
     resize_weight=resize_weight,
-    inflate_weight=inflate_weight,
+    inflate_weight=inflate_from_host,
     layouts=CHECKPOINT_LAYOUTS,
     config_keys=(
+        *INFLATION_CONFIG_KEYS,
         ConfigKey("IMG_SIZE", 0, "img_size", "input side the position embedding is built for "
                   "(0 = DATA.TRAIN_CROP_SIZE)", resolve=crop_size_unless_set),
         ConfigKey("PATCH_SIZE", 0, "patch_size", "TimeSformer patch side (0 = the variant's own: 16)", unset=0),
     ),
+    transformers=TransformersFormat(
+        model_type="timesformer", architecture="TimesformerForVideoClassification",
+        read_config=read_transformers_config, write_config=write_transformers_config,
+        export_state_dict=export_transformers_state_dict),
 ))

@@ -18,27 +18,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from timm.layers import trunc_normal_
 from timm.models.volo import ClassBlock, Downsample, Outlooker, PatchEmbed, Transformer
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from videovit.models.family import (
-    ArchConfig,
     CheckpointLayout,
     ConfigKey,
     ModelFamily,
+    TinyVariant,
     VideoBackbone,
     as_tuple,
     crop_size_unless_set,
     new_classifier,
 )
+from videovit.models.initialisation import init_weights
+from videovit.models.positions import resize_grid
+from videovit.models.recompute import run_block
 from videovit.models.registry import register_family
+from videovit.models.stochastic_depth import drop_path, drop_path_rates
 from videovit.models.temporal import (
+    INFLATION_CONFIG_KEYS,
+    InflatedArchConfig,
     TemporalBlock,
     TimeEmbedding,
-    drop_path_per_clip,
     fold_frames,
     inflate_from_host,
     resize_time_embedding,
@@ -52,7 +54,7 @@ TIME_EMBED_KEYS = ("time_embed0.weight", "time_embed.weight")
 
 
 @dataclass(frozen=True)
-class VoloConfig(ArchConfig):
+class VoloConfig(InflatedArchConfig):
     """Architecture of a VOLO variant plus the switches ``create_model`` may override.
 
     The field names are the keyword overrides the registered models accept.
@@ -66,6 +68,7 @@ class VoloConfig(ArchConfig):
     img_size: int = 224                                  # input side the position embedding is built for
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         as_tuple(self, "depths", "embed_dims", "num_heads")
         for name in ("depths", "embed_dims", "num_heads"):
             values = getattr(self, name)
@@ -84,26 +87,13 @@ class VoloConfig(ArchConfig):
             raise ValueError(f"img_size {self.img_size} is smaller than the network stride {stride}")
 
 
-class ClipDropPath(nn.Module):
-    """Stochastic depth on folded frames ``(B*T, ...)`` with one draw per clip, not per frame."""
-
-    def __init__(self, rate: float, num_frames: int) -> None:
-        super().__init__()
-        self.rate = rate
-        self.num_frames = num_frames
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Drop the residual ``x`` of whole clips with probability ``rate`` (training only)."""
-        clips = x.reshape(-1, self.num_frames, *x.shape[1:])
-        return drop_path_per_clip(clips, self.rate, self.training).reshape(x.shape)
-
-
 def _video_block_forward(block: VideoOutlooker | VideoTransformer, x: torch.Tensor) -> torch.Tensor:
     """Temporal sub-block (if any), then the host's pre-norm attention and MLP with per-clip drop path."""
     if block.temporal is not None:
         x = block.temporal(x)
-    x = x + block.clip_drop_path(block.attn(block.norm1(x)))
-    return x + block.clip_drop_path(block.mlp(block.norm2(x)))
+    clips = x.shape[0] // block.num_frames
+    x = x + drop_path(block.attn(block.norm1(x)), block.drop_path_rate, block.training, clips)
+    return x + drop_path(block.mlp(block.norm2(x)), block.drop_path_rate, block.training, clips)
 
 
 class VideoOutlooker(Outlooker):
@@ -114,7 +104,8 @@ class VideoOutlooker(Outlooker):
         super().__init__(dim, kernel_size=3, padding=1, stride=2, num_heads=num_heads, mlp_ratio=mlp_ratio,
                          qkv_bias=False)
         self.temporal = temporal
-        self.clip_drop_path = ClipDropPath(0.0, num_frames)  # outlookers have no stochastic depth
+        self.num_frames = num_frames
+        self.drop_path_rate = 0.0  # outlookers have no stochastic depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _video_block_forward(self, x)
@@ -127,7 +118,8 @@ class VideoTransformer(Transformer):
                  temporal: TemporalBlock | None, drop_path: float = 0.0) -> None:
         super().__init__(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=False)
         self.temporal = temporal
-        self.clip_drop_path = ClipDropPath(drop_path, num_frames)
+        self.num_frames = num_frames
+        self.drop_path_rate = drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _video_block_forward(self, x)
@@ -138,10 +130,11 @@ class VideoVOLO(VideoBackbone):
 
     ``forward_features`` returns ``(B, T, 1 + N, C)``: per frame, the final-normed class token and
     patch tokens. The position embedding is built for ``img_size`` and resized bicubically on the
-    fly for inputs of another size.
+    fly for inputs of another size (the one policy of ``videovit.models.positions``).
     """
 
     family = "volo"
+    features_layout = "(B, T, 1 + N, C): per frame, the final-normed class token and patch tokens"
 
     def __init__(self, config: VoloConfig, num_frames: int = 8, num_classes: int = 400) -> None:
         super().__init__()
@@ -149,7 +142,7 @@ class VideoVOLO(VideoBackbone):
         self.num_frames = num_frames
         self.num_classes = num_classes
         self.temporal = uses_temporal_layers(config.temporal, num_frames)
-        self.act_checkpoint = config.act_checkpoint
+        self.grad_checkpointing = config.act_checkpoint
         depths, embed_dims, num_heads, mlp_ratio = config.depths, config.embed_dims, config.num_heads, config.mlp_ratio
         width = self.num_features = embed_dims[-1]
         std = config.time_embed_init_std
@@ -181,27 +174,13 @@ class VideoVOLO(VideoBackbone):
         self.norm = nn.LayerNorm(width, eps=NORM_EPS)
         self.head_drop = nn.Dropout(config.drop_rate)
         self.head = new_classifier(width, num_classes)
-        self._init_weights()
+        init_weights(self, tables=(self.pos_embed, self.cls_token))
 
     def _temporal_block(self, dim: int, num_heads: int, drop_path: float) -> TemporalBlock | None:
         if not self.temporal:
             return None
         return TemporalBlock(dim, num_heads, self.num_frames, qkv_bias=False, drop_path=drop_path,
                              norm_eps=NORM_EPS)
-
-    def _init_weights(self) -> None:
-        """timm's scheme (trunc_normal(0.02) Linears, zero biases); temporal ``fc`` back to zero."""
-        trunc_normal_(self.pos_embed, std=0.02)
-        trunc_normal_(self.cls_token, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-        for module in self.modules():
-            if isinstance(module, TemporalBlock):
-                nn.init.zeros_(module.fc.weight)
-                nn.init.zeros_(module.fc.bias)
 
     def no_weight_decay(self) -> set[str]:
         """Names of the embedding parameters that should not be weight-decayed."""
@@ -240,10 +219,6 @@ class VideoVOLO(VideoBackbone):
         self.aux_head = new_classifier(self.num_features, num_classes, like=self.norm.weight)
         self.num_classes = num_classes
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each block in the backward pass (saves activation memory)."""
-        self.act_checkpoint = enable
-
     def forward_features(self, clip: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` clip -> normed tokens ``(B, T, 1 + N, C)``, class token first."""
         clips = clip.shape[0]
@@ -252,7 +227,7 @@ class VideoVOLO(VideoBackbone):
             x = self.time_embed0(x)
         x = self._run(self.network[0], x)
         x = self.network[1](x)
-        x = x + resize_pos_embed(self.pos_embed, x.shape[1:3])
+        x = x + resize_grid(self.pos_embed, x.shape[1:3])
         if self.time_embed is not None:
             x = self.time_embed(x)
         for stage in self.network[2:]:
@@ -276,33 +251,22 @@ class VideoVOLO(VideoBackbone):
         return self.head(embedding) + 0.5 * token_logits
 
     def _run(self, blocks: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        recompute = self.act_checkpoint and self.training and torch.is_grad_enabled()
         for block in blocks.children():
-            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x)
+            x = run_block(block, x, recompute=self.grad_checkpointing)
         return x
 
 
-def resize_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """Bicubically resize a channels-last ``(1, H, W, C)`` position embedding to ``grid``."""
-    size = (int(grid[0]), int(grid[1]))
-    if tuple(pos_embed.shape[1:3]) == size:
-        return pos_embed
-    resized = F.interpolate(pos_embed.permute(0, 3, 1, 2), size=size, mode="bicubic",
-                            align_corners=False)
-    return resized.permute(0, 2, 3, 1)
-
-
 def _drop_path_rates(depths: tuple[int, ...], rate: float) -> list[list[float]]:
-    """timm's per-block rates: linear in the global block index; outlookers get none."""
-    last = max(sum(depths) - 1, 1)
+    """timm's per-block rates, the shared schedule over all blocks, per stage; outlookers get none."""
+    rates = drop_path_rates(rate, sum(depths))
     starts = [sum(depths[:stage]) for stage in range(len(depths))]
-    return [[0.0 if stage == 0 else rate * (starts[stage] + i) / last for i in range(depth)]
+    return [[0.0 if stage == 0 else rates[starts[stage] + i] for i in range(depth)]
             for stage, depth in enumerate(depths)]
 
 
 # ---------------------------------------------------------------------------- checkpoints
 
-def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
+def can_load(state: Mapping[str, torch.Tensor]) -> bool:
     """VOLO weights (timm's key names, which the official sail-sg files and this project share)."""
     return any(key.startswith("post_network.") for key in state) or (
         "pos_embed" in state and state["pos_embed"].dim() == 4 and any(k.startswith("network.") for k in state))
@@ -311,7 +275,7 @@ def owns_state_dict(state: Mapping[str, torch.Tensor]) -> bool:
 def resize_weight(key: str, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
     """The position embedding (bicubic on its grid) and the time embeddings (linear over time)."""
     if key == "pos_embed" and source.dim() == 4 and source.shape[-1] == target.shape[-1]:
-        return resize_pos_embed(source, (target.shape[1], target.shape[2]))
+        return resize_grid(source, (target.shape[1], target.shape[2]))
     if key in TIME_EMBED_KEYS and source.dim() == 2 and source.shape[1] == target.shape[1]:
         return resize_time_embedding(source, target.shape[0])
     return None
@@ -334,13 +298,16 @@ FAMILY = register_family(ModelFamily(
         "volo_d5": VoloConfig(depths=(12, 12, 20, 4), embed_dims=(384, 768, 768, 768), num_heads=(12, 16, 16, 16),
                               mlp_ratio=4.0, stem_hidden_dim=128),
     },
-    owns_state_dict=owns_state_dict,
+    can_load=can_load,
+    tiny_variants=(TinyVariant("volo_d1", dict(embed_dims=[16, 32, 32, 32], num_heads=[1, 2, 2, 2],
+                                               depths=[1, 1, 1, 1], img_size=32), image_size=32),),
     video_only=video_only,
     resize_weight=resize_weight,
-    inflate_weight=lambda key, target, state: inflate_from_host(key, state),
+    inflate_weight=inflate_from_host,
     layouts=(CheckpointLayout("volo_official", key_hint="network."),
              CheckpointLayout("volo_train", weights_key="state_dict", ema_key="state_dict_ema")),
-    config_keys=(ConfigKey("IMG_SIZE", 0, "img_size", "input side the position embedding is built for "
-                           "(0 = DATA.TRAIN_CROP_SIZE)", resolve=crop_size_unless_set),),
+    config_keys=(*INFLATION_CONFIG_KEYS,
+                 ConfigKey("IMG_SIZE", 0, "img_size", "input side the position embedding is built for "
+                           "(0 = DATA.TRAIN_CROP_SIZE)", resolve=crop_size_unless_set)),
     classifier_prefixes=("head.", "aux_head."),
 ))

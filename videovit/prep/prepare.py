@@ -6,16 +6,17 @@ audio, at the source's timing (or a forced constant rate). Seek-based readers th
 N - 1 frames before a wanted one, instead of up to a whole default x264 GOP of 250. See
 docs/data.md for the measured file-size / read-cost table behind the default interval.
 
-An output is written under a temporary name, verified (it decodes to its end, holds the expected
-number of frames at the expected rate, and every keyframe is an exact restart point), and only
-then renamed into place; an existing output is therefore finished and is skipped on a rerun.
-Sources are only read.
+An output is written under a temporary name unique to its process (``partial_files.py``), verified
+(it decodes to its end, holds the expected number of frames, each at the source's time, or at the
+forced rate, and every keyframe is an exact restart point), and only then renamed into place; an
+existing output is therefore finished and is skipped on a rerun. Sources are only read. The worker
+processes die with the tool, and a signal stops it within a second, keeping the finished outputs
+(``videovit.workers``).
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,12 +25,17 @@ import av
 from av.video.frame import PictureType
 
 from videovit.data.decoding.index import index_video, open_video
+from videovit.data.decoding.stream import frame_times
 from videovit.data.lists import VIDEO_EXTENSIONS, ListEntry, read_list, write_list
-from videovit.errors import DecodeError, InputPathError, UsageError
+from videovit.errors import DecodeError, InputPathError, Interrupted, UsageError
+from videovit.prep.partial_files import remove_orphaned_partials, written_whole
+from videovit.signals import raise_if_interrupted
+from videovit.workers import WorkerPool
 
 DEFAULT_SHORT_SIDE = 320
 DEFAULT_KEYFRAME_INTERVAL = 16  # the knee of the size / read-cost table in docs/data.md
-PARTIAL_SUFFIX = ".partial"
+TIME_BASE = Fraction(1, 90000)  # of outputs that keep the source's timing: any source time to 11 us
+TIMING_TOLERANCE = 0.001  # seconds an output frame may start away from its source frame
 LIST_COMPANIONS = ("classes.txt", "class_map.csv", "flip_class_swap.txt")  # copied next to rewritten lists
 
 
@@ -61,10 +67,12 @@ class PrepareSettings:
 
 @dataclass(frozen=True)
 class PreparedVideo:
-    """A verified output: its frame count and rate."""
+    """An output: its frame count, its (average) rate and, when it keeps the source's timing, when
+    each frame starts (seconds from the first; None at a forced constant rate)."""
 
     frames: int
     fps: float
+    times: tuple[float, ...] | None = None
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -130,35 +138,44 @@ def _encode(source: Path, partial: Path, settings: PrepareSettings) -> PreparedV
     with av.open(str(partial), mode="w", format="mp4", options={"movflags": "faststart"}) as output:
         video = output.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        time_base = Fraction(1, 90000) if settings.fps is None else 1 / rate
+        time_base = TIME_BASE if settings.fps is None else 1 / rate
         video.time_base = video.codec_context.time_base = time_base
         video.codec_context.gop_size = interval
         video.codec_context.thread_count = 1  # one process per core already
         video.options = {"crf": str(settings.crf), "preset": settings.preset,
                          "x264-params": f"keyint={interval}:min-keyint={interval}:scenecut=0:open-gop=0"}
         if settings.fps is None:
-            timed = ((frame, round(seconds * 90000)) for frame, seconds in frames)
+            timed = ((frame, round(seconds / TIME_BASE)) for frame, seconds in frames)
         else:
             last_duration = 1 / float(source_rate) if source_rate else 1 / float(rate)
             timed = ((frame, tick) for tick, frame in enumerate(_constant_rate(frames, float(rate), last_duration)))
-        count, first = 0, None
+        count, first, times = 0, None, []
         for frame, pts in timed:
             first = pts if first is None else first
             picture = frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="BICUBIC")
             picture.pts, picture.time_base = pts - first, time_base
             picture.pict_type = PictureType.NONE  # a source I-frame would otherwise force an extra keyframe
             output.mux(video.encode(picture))
+            times.append(float((pts - first) * time_base))
             count += 1
         output.mux(video.encode(None))
     if count == 0:
         raise PrepareError("the source holds no decodable frame")
-    return PreparedVideo(count, float(rate))
+    return PreparedVideo(count, float(rate), tuple(times) if settings.fps is None else None)
 
 
-def verify_output(path: Path, expected: PreparedVideo) -> None:
-    """PrepareError unless ``path`` decodes to its end with the expected frames, rate and keyframes."""
+def verify_output(path: Path, expected: PreparedVideo) -> PreparedVideo:
+    """The output as read back (frames, average rate, frame times); PrepareError unless it decodes to
+    its end with the expected frames, each at its expected time (or at the forced rate), and keyframes
+    that are exact restart points.
+
+    Kept timing is checked frame by frame, not by the average rates: FFmpeg derives a source's average
+    rate from container fields that differ between a phone's MP4 and our output, and a variable frame
+    rate has no single rate to compare (docs/data.md).
+    """
     try:
         index = index_video(path)
+        written = frame_times(path).starts
         with open_video(path) as (container, stream):
             decoded = sum(1 for _ in container.decode(stream))
     except (DecodeError, av.FFmpegError) as error:
@@ -167,25 +184,28 @@ def verify_output(path: Path, expected: PreparedVideo) -> None:
     if counts != {expected.frames}:
         raise PrepareError(f"the output holds {sorted(counts)} frames (header, packets, decoded), "
                            f"{expected.frames} were written")
-    if abs(index.info.fps - expected.fps) > 0.01 * expected.fps:
+    constant = f"--fps {max(1, round(expected.fps))} re-times the video to a constant rate"
+    if expected.times is not None:
+        drift = float(abs(written - expected.times).max())
+        if drift > TIMING_TOLERANCE:
+            raise PrepareError(f"the output's frames start up to {1000 * drift:.1f} ms away from the source's; "
+                               f"{constant}")
+    elif abs(index.info.fps - expected.fps) > 0.01 * expected.fps:
         raise PrepareError(f"the output plays at {index.info.fps:.3f} fps, not {expected.fps:.3f}")
     if not index.all_keyframes_restart:
         raise PrepareError("the output has keyframes that are not IDR restart points")
+    return PreparedVideo(expected.frames, index.info.fps, expected.times)
 
 
 def prepare_video(source: Path, destination: Path, settings: PrepareSettings) -> PreparedVideo:
     """Re-encode ``source`` into ``destination`` (via a temporary file), verified; PrepareError on failure."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + PARTIAL_SUFFIX)
     try:
-        prepared = _encode(source, partial, settings)  # as many frames as the source decodes to
-        verify_output(partial, prepared)
-        os.replace(partial, destination)
+        with written_whole(destination) as partial:
+            prepared = verify_output(partial, _encode(source, partial, settings))  # frames: all the source decodes to
         return prepared
     except (DecodeError, av.FFmpegError, OSError) as error:
         raise PrepareError(str(error)) from error
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 @dataclass
@@ -242,12 +262,13 @@ def prepare_tree(src_root: Path, out_root: Path, settings: PrepareSettings, work
     """Prepare every video under ``src_root`` into ``out_root`` with ``workers`` processes.
 
     ``progress(done, total)`` is called after each video. Outputs that exist are skipped; two
-    sources mapping to one output (``a.webm`` and ``a.mp4``) make the second a failure.
+    sources mapping to one output (``a.webm`` and ``a.mp4``) make the second a failure. A signal
+    raises ``Interrupted`` within a second, saying how many were prepared; the finished outputs stay
+    and no partial file is left, so a rerun continues.
     """
     check_roots(src_root, out_root)
     out_root.mkdir(parents=True, exist_ok=True)
-    for stale in out_root.rglob(f"*.mp4{PARTIAL_SUFFIX}"):
-        stale.unlink()  # left by a killed run
+    remove_orphaned_partials(out_root)  # left by a killed run
     report = PrepareReport(out_root)
     jobs: list[tuple[Path, Path, PrepareSettings]] = []
     claimed: dict[Path, Path] = {}
@@ -261,15 +282,21 @@ def prepare_tree(src_root: Path, out_root: Path, settings: PrepareSettings, work
             jobs.append((source, destination, settings))
         claimed.setdefault(destination, source)
     done = 0
-    if workers == 1:
-        results: Iterator[tuple[Path, str | None]] = map(_job, jobs)
-        for source, reason in results:
-            done = _record(report, source, reason, done, len(jobs), progress)
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for future in as_completed([pool.submit(_job, job) for job in jobs]):
-                source, reason = future.result()
+    try:
+        if workers == 1:
+            for job in jobs:  # in this process: a signal stops the encode at once
+                raise_if_interrupted()  # (or here, if Python swallowed its first raise)
+                source, reason = _job(job)
                 done = _record(report, source, reason, done, len(jobs), progress)
+        else:
+            with WorkerPool(_job, workers) as pool:
+                for _, (source, reason) in pool.run(jobs):
+                    done = _record(report, source, reason, done, len(jobs), progress)
+    except Interrupted as stop:
+        remove_orphaned_partials(out_root)  # the killed workers' files
+        raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} videos: the {report.prepared} prepared "
+                                       f"are kept in {out_root}, no partial file is left; rerun the same command "
+                                       f"to continue (it skips them)") from None
     report.failures.sort()
     return report
 

@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -53,7 +51,9 @@ import av
 import numpy as np
 
 from videovit.data.transforms import IMAGENET_MEAN
-from videovit.errors import UsageError
+from videovit.errors import Interrupted, UsageError
+from videovit.prep.partial_files import remove_orphaned_partials, written_whole
+from videovit.workers import WorkerPool
 
 CLASS_PAIRS = (
     ("moving left to right", "moving right to left"),
@@ -269,8 +269,7 @@ def encode_h264(frames: np.ndarray, path: Path, fps: int) -> None:
     height, width = frames.shape[1:3]
     if width % 2 or height % 2:
         raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
-    partial = path.with_name(path.name + ".partial")
-    with av.open(str(partial), mode="w", format="mp4") as output:
+    with written_whole(path) as partial, av.open(str(partial), mode="w", format="mp4") as output:  # whole or absent
         stream = output.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1  # one process per core already
@@ -280,7 +279,6 @@ def encode_h264(frames: np.ndarray, path: Path, fps: int) -> None:
             frame.pts = index
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
-    os.replace(partial, path)  # a clip is either complete or absent
 
 
 @dataclass(frozen=True)
@@ -418,12 +416,20 @@ def generate_synthetic_kinetics(
         clip_seed = (seed, task_index, list(SPLIT_FILES).index(record.split), record.class_index,
                      record.clip_number)
         jobs.append(_ClipJob(path, clip_seed, task, record.class_index, num_frames, (size[0], size[1]), fps))
-    if workers == 1:
-        for job in jobs:
-            _make_clip(job)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(_make_clip, jobs, chunksize=4))
+    done = 0
+    try:
+        if workers == 1:
+            for job in jobs:
+                _make_clip(job)
+                done += 1
+        else:
+            with WorkerPool(_make_clip, workers) as pool:
+                for _ in pool.run(jobs):
+                    done += 1
+    except Interrupted as stop:
+        remove_orphaned_partials(root / "videos")  # the killed workers' clips
+        raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} clips: {root / 'videos'} is incomplete "
+                                       f"and has no annotations; delete it and run again") from None
     _write_annotations(root / "annotations", records)
     return root
 

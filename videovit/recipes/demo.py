@@ -18,6 +18,7 @@ from videovit.data.lists import read_classes, read_list
 from videovit.engine import run
 from videovit.engine.checkpoint_files import CHECKPOINT_SUBDIR, LATEST_NAME
 from videovit.evaluation.views import PROBABILITIES_FILE, format_metrics_table, pair_accuracy
+from videovit.models import complete_config
 from videovit.prep.annotations import build_k400_lists
 from videovit.prep.synthetic import CLASS_PAIRS, generate_synthetic_kinetics
 
@@ -106,7 +107,8 @@ def run_demo(argv: list[str] | None) -> None:
         return
     lists_dir = Path(cfg.DATA.PATH_TO_DATA_DIR)
     pairs = pair_report(Path(cfg.OUTPUT_DIR), lists_dir / f"{cfg.TEST.SPLIT}.csv", lists_dir / "classes.txt")
-    print(f"\nsynthetic demo ({'with' if cfg.MODEL.TEMPORAL else 'WITHOUT'} temporal layers), "
+    temporal = complete_config(cfg).MODEL.TEMPORAL  # a key of the demo model's family
+    print(f"\nsynthetic demo ({'with' if temporal else 'WITHOUT'} temporal layers), "
           f"results in {cfg.OUTPUT_DIR}\n{format_metrics_table(metrics)}\n"
           f"per-pair accuracy (right class of the pair ranked above the other; chance 50%):\n{pairs}\n"
           f"wall time {time.perf_counter() - start:.0f} s, of which {generation:.0f} s generating data")

@@ -7,6 +7,7 @@ NCCL for CUDA devices, gloo on CPU (DIST_BACKEND "auto").
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from yacs.config import CfgNode
 
 from videovit.config.validation import device_problems
 from videovit.errors import ConfigError
+from videovit.signals import HANDLED_SIGNALS, received_signal
 
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -144,6 +146,26 @@ def any_process(flag: bool, device: torch.device) -> bool:
     return bool(all_reduce_sum(torch.tensor([float(flag)], device=device)).item() > 0)
 
 
+def signal_flags(signum: int | None) -> list[float]:
+    """One slot per handled signal (SIGTERM, SIGINT): 1.0 for ``signum``, else 0.0; summed over the
+    processes, ``signal_from_flags`` reads the signal some process received."""
+    return [float(signum == handled) for handled in HANDLED_SIGNALS]
+
+
+def signal_from_flags(flags: Sequence[float]) -> int | None:
+    """The signal of the first non-zero slot of ``signal_flags`` (SIGTERM before SIGINT), or None."""
+    return next((int(handled) for handled, flag in zip(HANDLED_SIGNALS, flags, strict=True) if flag > 0), None)
+
+
+def signal_on_any_process(device: torch.device) -> int | None:
+    """The signal some process of the job received (``videovit.signals``), or None: a collective every
+    process calls at the same point (just this process's record without a process group)."""
+    if not _group_active():
+        return received_signal()
+    flags = torch.tensor(signal_flags(received_signal()), dtype=torch.float64, device=device)
+    return signal_from_flags(all_reduce_sum(flags).tolist())
+
+
 __all__ = ["DistContext", "all_gather_objects", "all_reduce_sum", "any_process", "barrier",
            "get_rank", "get_world_size", "init_distributed", "resolve_backend", "resolve_device",
-           "shutdown_distributed"]
+           "shutdown_distributed", "signal_flags", "signal_from_flags", "signal_on_any_process"]

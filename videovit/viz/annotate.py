@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from videovit.data.decoding import DEFAULT_BACKEND, probe_video
 from videovit.data.decoding.stream import frame_times, stream_frames
 from videovit.errors import DecodeError, UsageError
+from videovit.prep.partial_files import written_whole
 
 OUTPUT_SUFFIXES = (".mp4", ".gif")
 MIN_FONT_SIZE = 6
@@ -71,9 +72,10 @@ def write_annotated_video(source: str | Path, output: str | Path, text: Caption,
     times = frame_times(source)
     output.parent.mkdir(parents=True, exist_ok=True)
     frames = ((seconds, caption_frame(frame, caption(seconds))) for _, seconds, frame in stream_frames(source))
-    if suffix == ".mp4":
-        return _write_mp4(frames, output, times.fps, times.duration)
-    return _write_gif(frames, output, times.duration, gif_width, gif_fps)
+    with written_whole(output) as partial:  # an interrupted copy leaves no file that looks whole
+        if suffix == ".mp4":
+            return _write_mp4(frames, partial, times.fps, times.duration)
+        return _write_gif(frames, partial, times.duration, gif_width, gif_fps)
 
 
 def _write_mp4(frames: Iterator[tuple[float, np.ndarray]], path: Path, fps: float, duration: float) -> int:
@@ -140,7 +142,7 @@ def _write_gif(frames: Iterator[tuple[float, np.ndarray]], path: Path, duration:
     images = kept()
     first = next(images)
     rest = list(images)
-    first.save(path, save_all=True, append_images=rest, loop=0, duration=[first.info["duration"]]
+    first.save(path, format="GIF", save_all=True, append_images=rest, loop=0, duration=[first.info["duration"]]
                + [image.info["duration"] for image in rest])
     return 1 + len(rest)
 
