@@ -1,10 +1,11 @@
-"""Bad input fails early through the real CLI: exit status 2, one message naming the file and line
-or the key and what to change, no traceback, and no training step taken.
+"""Bad input fails early through the command line: exit status 2, one message naming the file and line
+or the key and what to change, as the last line printed, no traceback, and no training step taken.
 
 Each case takes a copy of a valid tiny dataset's lists (tests/tiny_runs.py's: 3 classes, train,
-val and test lists of 6, 3 and 3 videos), breaks one thing, and runs ``tools/run_net.py`` in a
-subprocess. ``{lists}`` and ``{work}`` in the expected texts stand for the case's list folder and
-working folder. Value checks report every problem at once, so one case covers several conflicts.
+val and test lists of 6, 3 and 3 videos), breaks one thing, and runs ``tools/run_net.py``'s
+``main(argv)`` in this process (tests/tool_calls.py; test_tools_errors.py shows the real command line
+prints the same). ``{lists}`` and ``{work}`` in the expected texts stand for the case's list folder
+and working folder. Value checks report every problem at once, so one case covers several conflicts.
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import make_tiny_dataset, run_net, tiny_overrides
-
-pytestmark = pytest.mark.slow  # every case runs tools/run_net.py in a subprocess
+from tiny_runs import make_tiny_dataset, tiny_overrides
+from tool_calls import call_tool
 
 Setup = Callable[[Path, Path], tuple[list[Path], dict[str, object]]]
 PER_CLASS = {"train": 2, "val": 1, "test": 1}
@@ -135,7 +135,7 @@ CASES = [
     Case("misspelt_key", overrides({"TRAIN.BATCHSIZE": 4}),
          ("unknown config key 'TRAIN.BATCHSIZE' (command line). Did you mean TRAIN.BATCH_SIZE",)),
     Case("wrong_type", overrides({"SOLVER.BASE_LR": "fast"}), ("SOLVER.BASE_LR (command line) expects a number",)),
-    Case("yaml_syntax_error", yaml_file("TRAIN: [\n"), ("{work}/bad.yaml is not valid YAML",)),
+    Case("yaml_syntax_error", yaml_file("TRAIN: [\n"), ("{work}/bad.yaml is not valid YAML (line 2, column 1)",)),
     Case("misspelt_key_in_yaml", yaml_file("TRAIN:\n  EPOCH: 3\n"),
          ("unknown config key 'TRAIN.EPOCH' ({work}/bad.yaml). Did you mean TRAIN.EPOCHS",)),
     # impossible and conflicting values, all reported by one run
@@ -164,12 +164,11 @@ def test_bad_input_fails_early_with_a_message_and_status_2(valid_data, tmp_path,
     shutil.copytree(valid_lists, lists)
     cfg_files, values = case.setup(lists, work)
     args = tiny_overrides(lists, videos, work / "out", **{"TRAIN.EPOCHS": 1, **values})
-    done = run_net((["--cfg", *map(str, cfg_files)] if cfg_files else []) + args)
+    done = call_tool("run_net.py", (["--cfg", *map(str, cfg_files)] if cfg_files else []) + args)
 
-    assert done.returncode == 2, f"status {done.returncode}\n{done.stderr[-3000:]}"
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    assert [line for line in done.stderr.splitlines() if line.startswith("error: ")], done.stderr[-3000:]
+    assert done.status == 2, f"status {done.status}\n{done.err[-3000:]}"
+    assert "Traceback" not in done.err, done.err[-3000:]
+    assert done.errors and done.err.splitlines()[-1] == done.errors[-1], done.err[-3000:]
     for text in case.expected:
-        assert text.format(lists=lists, work=work) in done.stderr, done.stderr
-    assert "epoch 1/" not in done.stdout, "a training step ran before the error"
-
+        assert text.format(lists=lists, work=work) in done.err, done.err
+    assert "epoch 1/" not in done.out, "a training step ran before the error"

@@ -173,8 +173,8 @@ def test_a_folder_whose_weights_do_not_fit_is_refused(exported, tmp_path) -> Non
         videovit.from_pretrained(broken)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
+@pytest.mark.slow  # regionvit's export is the command line's below (exporting takes most of the time)
+@pytest.mark.parametrize("family", sorted(set(TINY_FAMILIES) - {"regionvit"}))
 def test_onnx_export_matches_pytorch_with_a_dynamic_batch(family, tmp_path) -> None:
     pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
     pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install -e '.[export]')")
@@ -194,5 +194,5 @@ def test_export_onnx_cli_checks_the_file_before_reporting_success(saved, tmp_pat
     pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install -e '.[export]')")
     assert _export_main([str(saved[0]), str(tmp_path / "onnx"), "--onnx"]) == 0
     out = capsys.readouterr().out
-    assert "onnxruntime matches PyTorch" in out and (tmp_path / "onnx" / ONNX_FILE).is_file()
+    assert "onnxruntime matches PyTorch on batches of (1, 3)" in out and (tmp_path / "onnx" / ONNX_FILE).is_file()
 

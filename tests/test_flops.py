@@ -1,21 +1,15 @@
 """FLOP and parameter counting: the SDPA handle, LayerNorm in and out, the model summary tool."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 import torch
 import torch.nn.functional as F
+from tool_calls import REPO_ROOT, call_tool
 from torch import nn
 
 from videovit.bench.flops import count_flops, count_parameters, measure_flops, model_summary
 from videovit.config import load_config
 from videovit.models import build_variant
 from videovit.models.regionvit import LayerNorm2d
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 TINY_OVERRIDES = ["MODEL.NAME", "regionvit_ti", "MODEL.EMBED_DIMS", "[32, 64, 128, 256]",
                   "MODEL.DEPTHS", "[1, 1, 1, 1]", "MODEL.NUM_HEADS", "[1, 2, 4, 8]",
@@ -84,12 +78,9 @@ def test_model_summary_reports_the_configured_model():
     assert "layers" in text and "layers.0" not in text   # depth 1 only
 
 
-@pytest.mark.slow  # subprocess
-def test_model_info_tool_runs_from_the_command_line():
-    result = subprocess.run(
-        [sys.executable, "tools/model_info.py", "--cfg", "configs/K400/regionvit_s.yaml",
-         *TINY_OVERRIDES, "--per-module", "2"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "model: regionvit_ti, 7 classes, input (1, 3, 2, 112, 112)" in result.stdout
-    assert "layers.0 " in result.stdout and "layers.0.blocks" not in result.stdout
+def test_model_info_tool_prints_the_summary(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    done = call_tool("model_info.py", ["--cfg", "configs/K400/regionvit_s.yaml", *TINY_OVERRIDES, "--per-module", "2"])
+    assert done.status == 0, done.err
+    assert "model: regionvit_ti, 7 classes, input (1, 3, 2, 112, 112)" in done.out
+    assert "layers.0 " in done.out and "layers.0.blocks" not in done.out

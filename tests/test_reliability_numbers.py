@@ -1,6 +1,7 @@
 """Bad numbers: a loss that overflows stops the run with a report, or its steps are skipped untouched.
 
-The loss is made to overflow for real, through the real training loop and CLI: SOLVER.BASE_LR 1e6
+The loss is made to overflow for real, through the real training loop and ``tools/run_net.py``'s
+``main(argv)`` (in this process, tests/tool_calls.py): SOLVER.BASE_LR 1e6
 without warm-up, gradient clipping or weight decay, AMP off. On the tiny dataset of
 tests/tiny_runs.py (2 clips per step, 6 steps, a checkpoint after every step) step 1 trains,
 step 2's loss is huge but finite, and from step 3 on the loss is NaN. The step is not hard-coded:
@@ -18,14 +19,12 @@ from tiny_runs import (
     load_checkpoint,
     make_tiny_dataset,
     read_stats,
-    run_net,
     tiny_overrides,
 )
+from tool_calls import call_tool
 from torch.utils.data import DistributedSampler
 
 from videovit.data.lists import read_list
-
-pytestmark = pytest.mark.slow  # runs tools/run_net.py in subprocesses
 
 STEPS = 6
 EXPLODING = {"SOLVER.BASE_LR": 1e6, "SOLVER.WARMUP_EPOCHS": 0.0, "SOLVER.CLIP_GRAD": 0.0, "SOLVER.WEIGHT_DECAY": 0.0,
@@ -57,11 +56,11 @@ def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
 def stopped(tiny_data, tmp_path_factory) -> tuple[Path, str, int]:
     """The stop run: output folder, its stderr, and the global step its report names."""
     output_dir = tmp_path_factory.mktemp("stop")
-    done = run_net(tiny_overrides(*tiny_data, output_dir, **EXPLODING))
-    assert done.returncode == 1, done.stderr[-3000:]
-    found = re.search(r"at epoch 1 step (\d+) \(global step (\d+)\)", done.stderr)
-    assert found and found.group(1) == found.group(2), done.stderr[-3000:]
-    return output_dir, done.stderr, int(found.group(2))
+    done = call_tool("run_net.py", tiny_overrides(*tiny_data, output_dir, **EXPLODING))
+    assert done.status == 1, done.err[-3000:]
+    found = re.search(r"at epoch 1 step (\d+) \(global step (\d+)\)", done.err)
+    assert found and found.group(1) == found.group(2), done.err[-3000:]
+    return output_dir, done.err, int(found.group(2))
 
 
 def test_nonfinite_loss_stops_with_the_step_the_batch_and_the_last_good_checkpoint(tiny_data, stopped) -> None:
@@ -81,8 +80,9 @@ def test_nonfinite_loss_stops_with_the_step_the_batch_and_the_last_good_checkpoi
 def test_skipped_steps_are_counted_and_leave_the_weights_unchanged(tiny_data, stopped, tmp_path) -> None:
     stop_dir, _, first_bad = stopped
     output_dir = tmp_path / "skip"
-    done = run_net(tiny_overrides(*tiny_data, output_dir, **EXPLODING, **{"TRAIN.NONFINITE_LOSS": "skip"}))
-    assert done.returncode == 0, done.stderr[-3000:]
+    skip = {**EXPLODING, "TRAIN.NONFINITE_LOSS": "skip"}
+    done = call_tool("run_net.py", tiny_overrides(*tiny_data, output_dir, **skip))
+    assert done.status == 0, done.err[-3000:]
 
     skipped = STEPS - first_bad + 1
     assert read_stats(output_dir, "train_epoch")[0]["skipped_steps"] == skipped

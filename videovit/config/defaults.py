@@ -36,6 +36,9 @@ _C.MODEL.ACT_CHECKPOINT = False
 # Run the model through torch.compile (videovit/runtime/compile.py): falls back to eager mode with one
 # warning where compilation fails. Compiling takes tens of seconds before the first step.
 _C.MODEL.COMPILE = False
+# torch.compile's backend for MODEL.COMPILE: "inductor" generates fused code (minutes on a CPU);
+# "aot_eager" and "eager" only capture the graph and run it eagerly (a quick check that the model compiles).
+_C.MODEL.COMPILE_BACKEND = "inductor"
 
 # ---------------------------------------------------------------------------- data
 _C.DATA = CfgNode()

@@ -82,8 +82,12 @@ def merge_file(cfg: CfgNode, path: Path, _seen: tuple[Path, ...] = ()) -> list[s
 def _parse_yaml(text: str, source: str) -> dict:
     try:
         data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source} is not valid YAML: {err}") from err
+    except yaml.YAMLError as err:  # one line naming the place; YAML's own multi-line report goes before it
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{source} is not valid YAML{where}: {problem}; fix its syntax",
+                          details=str(err).splitlines()) from err
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must hold a mapping of config sections, got {type(data).__name__}")
     return data

@@ -35,8 +35,8 @@ def compile_model(model: nn.Module, example: torch.Tensor | None = None, **optio
 
 
 def compile_if_configured(model: nn.Module, cfg) -> nn.Module:
-    """``compile_model`` on one test-sized clip when ``cfg.MODEL.COMPILE`` is set and ``model`` is not compiled
-    yet; ``model`` as it is otherwise (training and testing both call it)."""
+    """``compile_model`` with ``cfg.MODEL.COMPILE_BACKEND`` on one test-sized clip when ``cfg.MODEL.COMPILE``
+    is set and ``model`` is not compiled yet; ``model`` as it is otherwise (training and testing both call it)."""
     if not cfg.MODEL.COMPILE or is_compiled(model):
         return model
     data = cfg.DATA
@@ -44,7 +44,7 @@ def compile_if_configured(model: nn.Module, cfg) -> nn.Module:
     example = torch.zeros(1, 3, data.NUM_FRAMES, data.TEST_CROP_SIZE, data.TEST_CROP_SIZE, device=device)
     was_training = model.training
     model.eval()
-    compile_model(model, example)
+    compile_model(model, example, backend=cfg.MODEL.COMPILE_BACKEND)
     return model.train(was_training)
 
 
