@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from tiny_runs import assert_same_tensors, load_checkpoint, make_tiny_dataset, run_tiny, tiny_overrides
 
-pytestmark = pytest.mark.slow  # torchrun with two gloo processes
+# torchrun with two gloo processes; one process runs it once for both tests
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("two_process_run")]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"TRAIN.EPOCHS": 1, "TRAIN.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0.5, "TEST.NUM_SPATIAL_CROPS": 3}

@@ -199,6 +199,7 @@ def two_process_reference(tiny_data, tmp_path_factory) -> Path:
     return output_dir
 
 
+@pytest.mark.xdist_group("two_process_reference")  # one worker builds the 2-process reference once
 def test_sigterm_to_one_rank_of_torchrun_stops_both_after_the_same_step(tiny_data, two_process_reference,
                                                                          tmp_path) -> None:
     output_dir = tmp_path / "two_sigterm"
@@ -215,6 +216,7 @@ def test_sigterm_to_one_rank_of_torchrun_stops_both_after_the_same_step(tiny_dat
                                    stderr, torchrun=True)
 
 
+@pytest.mark.xdist_group("two_process_reference")  # one worker builds the 2-process reference once
 def test_sigkill_of_a_torchrun_job_then_the_same_command_gives_the_uninterrupted_weights(
         tiny_data, two_process_reference, tmp_path) -> None:
     output_dir = tmp_path / "two_sigkill"

@@ -30,7 +30,8 @@ from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
 from videovit.engine.run_log import LOGGER_NAME
 
-pytestmark = pytest.mark.slow  # 6-epoch runs with DataLoader worker processes and decode timeouts
+# 6-epoch runs with DataLoader worker processes and decode timeouts; one process builds the storm once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("storm")]
 
 EPOCHS = 6
 STUCK_SECONDS = 600

@@ -18,7 +18,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
-from tiny_runs import RUN_NET, RUN_TIMEOUT, cli_env, make_tiny_dataset, run_net, tiny_overrides
+from tiny_runs import RUN_NET, RUN_TIMEOUT, cli_env, make_tiny_dataset, tiny_overrides
+from tool_calls import call_tool
 
 from videovit.engine import run_lock
 from videovit.engine.run_lock import LOCK_FILE, STALE_SECONDS, Holder, OutputDirLock, this_process
@@ -125,28 +126,28 @@ def test_two_runs_on_one_output_dir_the_second_stops_before_any_work(tmp_path: P
     with subprocess.Popen([sys.executable, str(RUN_NET), *args], cwd=REPO_ROOT, env=cli_env(),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as first:
         deadline = time.monotonic() + RUN_TIMEOUT
-        while not (log.is_file() and "epoch 1/50 step 1/6" in log.read_text()):
-            assert first.poll() is None and time.monotonic() < deadline, "the first run did not start training"
+        while not (log.is_file() and "saved checkpoint" in log.read_text()):  # a checkpoint to resume from
+            assert first.poll() is None and time.monotonic() < deadline, "the first run saved no checkpoint"
             time.sleep(0.05)
         record = json.loads((output_dir / LOCK_FILE).read_text())
 
-        second = run_net(args)
+        second = call_tool("run_net.py", args)  # in this process: the first run is the real process here
 
         assert first.poll() is None, "the first run must be untouched"
         first.send_signal(signal.SIGKILL)
-    errors = [line for line in second.stderr.splitlines() if line.startswith("error: ")]
-    assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr[-2000:]
+    errors = second.errors
+    assert second.status == 2 and "Traceback" not in second.err, second.err[-2000:]
     assert len(errors) == 1 and re.fullmatch(
         re.escape(f"error: OUTPUT_DIR {output_dir} is in use by another run (host {record['host']}, pid {first.pid}, "
                   f"started {record['started']}, last heartbeat ") + r"\d+ s ago\); two runs would overwrite .*",
-        errors[0]), second.stderr[-2000:]
-    assert second.stdout == "", "the second run must not log anything"
+        errors[0]), second.err[-2000:]
+    assert second.out == "", "the second run must not log anything"
     assert log.read_text().count("videovit run on") == 1, "the second run wrote to the first one's log"
     print(errors[0])
 
-    third = run_net([*args, "TRAIN.MAX_STEPS", "8"])  # a requeued job after the kill
+    third = call_tool("run_net.py", [*args, "TRAIN.MAX_STEPS", "8"])  # a requeued job after the kill
 
-    assert third.returncode == 0, third.stderr[-2000:]
-    assert f"was held by a run that is gone (host {record['host']}, pid {first.pid}" in third.stdout
-    assert "its process no longer runs): taking the folder over" in third.stdout
-    assert re.search(r"resuming from \S+checkpoint_latest\.pyth at epoch \d+ step \d+", third.stdout), third.stdout
+    assert third.status == 0, third.err[-2000:]
+    assert f"was held by a run that is gone (host {record['host']}, pid {first.pid}" in third.out
+    assert "its process no longer runs): taking the folder over" in third.out
+    assert re.search(r"resuming from \S+checkpoint_latest\.pyth at epoch \d+ step \d+", third.out), third.out

@@ -199,7 +199,11 @@ def test_full_size_logits_equal_transformers_both_ways(family: str, tmp_path: Pa
     into = (ours - expected).abs().max().item()
     write_transformers_folder(trained.model, trained.model.class_names, tmp_path / "out")
     back = AutoModelForVideoClassification.from_pretrained(tmp_path / "out").eval()
-    out = (hub_logits(back, clip) - ours).abs().max().item()
-    print(f"\n{family} {frames}x{side}: max |logits diff| transformers -> videovit {into:.2e}, "
-          f"videovit -> transformers {out:.2e} (logits up to {expected.abs().max():.2f})")
-    assert into <= FULL_SIZE_DIFF and out <= FULL_SIZE_DIFF
+    print(f"\n{family} {frames}x{side}: max |logits diff| transformers -> videovit {into:.2e} "
+          f"(logits up to {expected.abs().max():.2f})")
+    assert into <= FULL_SIZE_DIFF
+    # The way back gives transformers the very tensors it started from, so its logits are ``expected``
+    # bit for bit: ours within FULL_SIZE_DIFF both ways, without a third full-size forward.
+    started, returned = hub.state_dict(), back.state_dict()
+    assert started.keys() == returned.keys()
+    assert [key for key in started if not torch.equal(started[key], returned[key])] == []

@@ -2,22 +2,22 @@
 
 The tiny dataset: 3 classes told apart by colour (one dominant RGB channel), 4-frame 32x32 H.264
 clips, optionally a zero-byte "video" appended to a split's list. ``tiny_overrides`` configures a
-tiny RegionViT on it for CPU; ``run_tiny`` runs it in this process, ``run_net`` through the real
-command line in a subprocess with one CPU thread.
+tiny RegionViT on it for CPU; ``run_tiny`` runs it in this process, ``run_to_completion`` through
+``tools/run_net.py``'s ``main`` in this process (the restart after a real kill needs no process of its
+own); ``cli_env`` is the environment of the real command line in a subprocess (one CPU thread).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
+from tool_calls import call_tool
 
 from videovit.config import load_config
 from videovit.data.lists import ListEntry, write_classes, write_list
@@ -122,17 +122,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
 
 
-def run_net(args: list[str]) -> subprocess.CompletedProcess:
-    """``tools/run_net.py args`` to completion, output captured."""
-    return subprocess.run([sys.executable, str(RUN_NET), *args], cwd=REPO_ROOT, env=cli_env(),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
-
-
 def run_to_completion(args: list[str]) -> str:
-    """Run the CLI, assert success, return its log."""
-    done = run_net(args)
-    assert done.returncode == 0, f"run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
+    """``tools/run_net.py args`` in this process (tests/tool_calls.py); assert success, return its console log."""
+    done = call_tool("run_net.py", args)
+    assert done.status == 0, f"run failed:\n{done.out[-3000:]}\n{done.err[-3000:]}"
+    return done.out
 
 
 def resumed_step(log: str) -> tuple[str, int, int]:
