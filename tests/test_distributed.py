@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from built_once import built_once
 from tiny_runs import assert_same_tensors, load_checkpoint, make_tiny_dataset, run_tiny, tiny_overrides
 
-# torchrun with two gloo processes; one process runs it once for both tests
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("two_process_run")]
+pytestmark = pytest.mark.slow  # torchrun with two gloo processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"TRAIN.EPOCHS": 1, "TRAIN.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0.5, "TEST.NUM_SPATIAL_CROPS": 3}
@@ -26,19 +26,23 @@ SETTINGS = {"TRAIN.EPOCHS": 1, "TRAIN.EVAL_PERIOD": 0, "SOLVER.WARMUP_EPOCHS": 0
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
-    return make_tiny_dataset(tmp_path_factory.mktemp("ddp_data"), {"train": 4, "test": 2}, broken_in=("test",))
+    return built_once(tmp_path_factory, "ddp_data",
+                      lambda root: make_tiny_dataset(root, {"train": 4, "test": 2}, broken_in=("test",)))
 
 
 @pytest.fixture(scope="module")
 def two_process_run(tiny_data, tmp_path_factory) -> Path:
-    """tools/run_net.py under ``torchrun --nproc_per_node 2``: train 3 steps of 2 x 2 clips, then test."""
-    output_dir = tmp_path_factory.mktemp("two_processes")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "tools/run_net.py",
-               *tiny_overrides(*tiny_data, output_dir, **SETTINGS, **{"TRAIN.BATCH_SIZE": 2})]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return output_dir
+    """tools/run_net.py under ``torchrun --nproc_per_node 2``: train 3 steps of 2 x 2 clips, then test (one run
+    per session, shared by both tests)."""
+    def train_and_test(output_dir: Path) -> Path:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   "tools/run_net.py",
+                   *tiny_overrides(*tiny_data, output_dir, **SETTINGS, **{"TRAIN.BATCH_SIZE": 2})]
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return output_dir
+
+    return built_once(tmp_path_factory, "two_processes", train_and_test)
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(two_process_run, tiny_data, tmp_path) -> None:

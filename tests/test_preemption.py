@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from built_once import built_once
 from tiny_runs import (
     LATEST,
     RUN_NET,
@@ -61,7 +62,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
-    return make_tiny_dataset(tmp_path_factory.mktemp("preempt_data"), {"train": 4})
+    return built_once(tmp_path_factory, "preempt_data", lambda root: make_tiny_dataset(root, {"train": 4}))
 
 
 @pytest.fixture(scope="module")
@@ -191,15 +192,16 @@ def worker_pid(launcher: subprocess.Popen, rank: int) -> int:
 
 @pytest.fixture(scope="module")
 def two_process_reference(tiny_data, tmp_path_factory) -> Path:
-    """The uninterrupted 2-process run."""
-    output_dir = tmp_path_factory.mktemp("two_uninterrupted")
-    done = subprocess.run(TORCHRUN + tiny_overrides(*tiny_data, output_dir, **TWO_PROCESSES), cwd=REPO_ROOT,
-                          env=cli_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return output_dir
+    """The uninterrupted 2-process run (one per session: both workers' torchrun tests compare with it)."""
+    def train(output_dir: Path) -> Path:
+        done = subprocess.run(TORCHRUN + tiny_overrides(*tiny_data, output_dir, **TWO_PROCESSES), cwd=REPO_ROOT,
+                              env=cli_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return output_dir
+
+    return built_once(tmp_path_factory, "two_uninterrupted", train)
 
 
-@pytest.mark.xdist_group("two_process_reference")  # one worker builds the 2-process reference once
 def test_sigterm_to_one_rank_of_torchrun_stops_both_after_the_same_step(tiny_data, two_process_reference,
                                                                          tmp_path) -> None:
     output_dir = tmp_path / "two_sigterm"
@@ -216,7 +218,6 @@ def test_sigterm_to_one_rank_of_torchrun_stops_both_after_the_same_step(tiny_dat
                                    stderr, torchrun=True)
 
 
-@pytest.mark.xdist_group("two_process_reference")  # one worker builds the 2-process reference once
 def test_sigkill_of_a_torchrun_job_then_the_same_command_gives_the_uninterrupted_weights(
         tiny_data, two_process_reference, tmp_path) -> None:
     output_dir = tmp_path / "two_sigkill"

@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from built_once import built_once
 from tiny_runs import CLASSES, read_stats, run_tiny, write_colour_clip
 from videos import make_random_bytes_file, make_truncated_copy, make_zero_byte_file
 
@@ -30,8 +32,7 @@ from videovit.data.decoding.api import Backend
 from videovit.data.lists import ListEntry, write_classes, write_list
 from videovit.engine.run_log import LOGGER_NAME
 
-# 6-epoch runs with DataLoader worker processes and decode timeouts; one process builds the storm once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("storm")]
+pytestmark = pytest.mark.slow  # 6-epoch runs with DataLoader worker processes and decode timeouts
 
 EPOCHS = 6
 STUCK_SECONDS = 600
@@ -153,15 +154,28 @@ class MemoryLog(logging.Handler):
             logger.removeHandler(self)
 
 
+@dataclass(frozen=True)
+class EpochMemory:
+    """What a ``MemoryLog`` recorded, per epoch (picklable, so one process of the session measures it)."""
+
+    main: list[int]
+    workers: list[int]
+    alive_after: list[int]
+
+
 @pytest.fixture(scope="module")
-def storm(tmp_path_factory) -> tuple[Path, Path, Path, MemoryLog]:
-    """6 training epochs on the storm list with 2 workers (no test); returns data, output, memory."""
-    lists, videos = make_storm_dataset(tmp_path_factory.mktemp("storm_data"))
-    output_dir = tmp_path_factory.mktemp("storm_train")
-    torch.set_num_threads(1)
-    with stuck_decoder(), MemoryLog().recording() as memory:
-        run_tiny(lists, videos, output_dir, **SETTINGS, **{"TEST.ENABLE": False})
-    return lists, videos, output_dir, memory
+def storm(tmp_path_factory) -> tuple[Path, Path, Path, EpochMemory]:
+    """6 training epochs on the storm list with 2 workers (no test), once per session; returns data, output,
+    memory."""
+    def train(root: Path) -> tuple[Path, Path, Path, EpochMemory]:
+        lists, videos = make_storm_dataset(root / "data")
+        output_dir = root / "train"
+        torch.set_num_threads(1)
+        with stuck_decoder(), MemoryLog().recording() as memory:
+            run_tiny(lists, videos, output_dir, **SETTINGS, **{"TEST.ENABLE": False})
+        return lists, videos, output_dir, EpochMemory(memory.main, memory.workers, memory.alive_after)
+
+    return built_once(tmp_path_factory, "storm", train)
 
 
 def failures_per_epoch(log: str) -> list[list[tuple[str, str]]]:
