@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,9 @@ from tiny_runs import (
     run_to_completion,
     stats_steps,
     tiny_overrides,
+    write_colour_clip,
 )
+from tool_calls import TOOLS, call_tool
 
 from videovit.engine.run_log import LOG_FILE, STATS_FILE, StatsWriter, log_failure, setup_logging
 from videovit.errors import NonFiniteLossError, StorageError
@@ -173,3 +176,28 @@ def test_a_full_disk_during_a_save_is_one_error_line_damages_nothing_and_the_rer
     assert resumed_step(rerun) == ("checkpoint_latest.pyth", 6, 0)
     assert_same_final_state(output_dir, reference)
     assert stats_steps(output_dir) == stats_steps(reference), "steps replayed after the failure recorded twice"
+
+
+@pytest.mark.slow  # the tool under a file size limit, in a child process
+def test_prepare_videos_stops_at_the_storages_refusal_with_one_line_and_the_rerun_finishes(tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        write_colour_clip(src / f"clip_{i}.mp4", colour=i % 3, seed=i, frames=8, size=64)
+    args = ["--src", str(src), "--out", str(out), "--workers", "2"]
+    limited = subprocess.run([sys.executable, "-c", UNDER_FILE_SIZE_LIMIT, "512", str(TOOLS / "prepare_videos.py"),
+                              *args], cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True,
+                             timeout=RUN_TIMEOUT)
+
+    # Every output is larger than the limit: the first refusal stops the tool, instead of failing each video.
+    assert limited.returncode == 1 and "Traceback" not in limited.stderr, limited.stderr[-3000:]
+    assert re.fullmatch(
+        rf"error: cannot write {re.escape(str(out))}/clip_\d\.mp4: file too large \(EFBIG\); the 0 videos prepared "
+        rf"so far are kept in {re.escape(str(out))}, no partial file is left; raise the file size limit \(ulimit -f\) "
+        r"or write to another file system, then rerun the same command to continue \(it skips them\)",
+        limited.stderr.strip().splitlines()[-1]), limited.stderr[-3000:]
+    assert not list(out.rglob("*.partial"))
+
+    rerun = call_tool("prepare_videos.py", args)
+
+    assert rerun.status == 0 and "prepared 4 videos" in rerun.out and "0 failed" in rerun.out, rerun.out + rerun.err

@@ -28,7 +28,8 @@ from av.video.frame import PictureType
 from videovit.data.decoding.index import index_video, open_video, save_index
 from videovit.data.decoding.stream import frame_times
 from videovit.data.lists import VIDEO_EXTENSIONS, ListEntry, read_list, write_list
-from videovit.errors import DecodeError, InputPathError, Interrupted, UsageError
+from videovit.errors import DecodeError, InputPathError, Interrupted, StorageError, UsageError
+from videovit.files import storage_error, storage_failure
 from videovit.prep.partial_files import remove_orphaned_partials, written_whole
 from videovit.signals import raise_if_interrupted
 from videovit.workers import WorkerPool
@@ -199,14 +200,18 @@ def verify_output(path: Path, expected: PreparedVideo) -> PreparedVideo:
 
 
 def prepare_video(source: Path, destination: Path, settings: PrepareSettings) -> PreparedVideo:
-    """Re-encode ``source`` into ``destination`` (via a temporary file), verified; PrepareError on failure."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    """Re-encode ``source`` into ``destination`` (via a temporary file), verified; PrepareError on failure,
+    StorageError when the storage refuses the output (no space, quota, ...: later videos would fail alike)."""
     try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
         with written_whole(destination) as partial:
             prepared = verify_output(partial, _encode(source, partial, settings))  # frames: all the source decodes to
         save_index(destination, index_video(destination))  # the loader's exactness proof (docs/data.md)
         return prepared
     except (DecodeError, av.FFmpegError, OSError) as error:
+        failure = storage_failure(error)
+        if failure is not None and failure.filename != str(source):  # the output's side, not the source's
+            raise storage_error(destination, failure) from error
         raise PrepareError(str(error)) from error
 
 
@@ -238,12 +243,15 @@ def find_sources(src_root: Path) -> list[Path]:
 
 
 def _job(args: tuple[Path, Path, PrepareSettings]) -> tuple[Path, str | None]:
-    """Prepare one video; any failure becomes its reason, so one odd file never stops a long run."""
+    """Prepare one video; any failure becomes its reason, so one odd file never stops a long run (the
+    storage refusing outputs does: it is not the file's fault)."""
     source, destination, settings = args
     try:
         prepare_video(source, destination, settings)
     except PrepareError as error:
         return source, str(error)
+    except StorageError:
+        raise
     except Exception as error:  # noqa: BLE001 - e.g. a pixel format PyAV cannot convert
         return source, f"{type(error).__name__}: {error}"
     return source, None
@@ -299,6 +307,12 @@ def prepare_tree(src_root: Path, out_root: Path, settings: PrepareSettings, work
         raise Interrupted(stop.signum, f"{stop} after {done} of {len(jobs)} videos: the {report.prepared} prepared "
                                        f"are kept in {out_root}, no partial file is left; rerun the same command "
                                        f"to continue (it skips them)") from None
+    except StorageError as refused:
+        remove_orphaned_partials(out_root)
+        raise StorageError(refused.path, refused.reason,
+                           f"{refused.remedy}, then rerun the same command to continue (it skips them)",
+                           f"the {report.prepared} videos prepared so far are kept in {out_root}, no partial file "
+                           f"is left") from None
     report.failures.sort()
     return report
 
