@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from built_once import built_once
 from videos import (
     FORMATS,
     decoded_indices,
@@ -67,17 +68,20 @@ def _refused(backend: str, name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every test video, by name: one per (codec, container), special H.264 cases, an edit-list cut."""
-    root = tmp_path_factory.mktemp("indexed_videos")
-    made = {}
-    for codec, extension in FORMATS:
-        name = f"{codec}.{extension}"
-        made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS)
-    for name, (codec, _extension, options) in SPECIAL.items():
-        made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS, **options)
-    made["h264_edit_list.mp4"] = make_edit_list_copy(made["h264.mp4"], root / "edit.mp4",
-                                                     EDIT_LIST_FIRST_FRAME)
-    return made
+    """Every test video, by name: one per (codec, container), special H.264 cases, an edit-list cut (encoded
+    once per session, tests/built_once.py)."""
+    def encode(root: Path) -> dict[str, Path]:
+        made = {}
+        for codec, extension in FORMATS:
+            name = f"{codec}.{extension}"
+            made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS)
+        for name, (codec, _extension, options) in SPECIAL.items():
+            made[name] = make_indexed_video(root / name, NUM_FRAMES, codec, size=SIZE, fps=FPS, **options)
+        made["h264_edit_list.mp4"] = make_edit_list_copy(made["h264.mp4"], root / "edit.mp4",
+                                                         EDIT_LIST_FIRST_FRAME)
+        return made
+
+    return built_once(tmp_path_factory, "indexed_videos", encode)
 
 
 def _first_code(name: str) -> int:
