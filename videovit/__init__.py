@@ -1,4 +1,4 @@
-"""videovit: video transformers for action recognition (RegionViT, VOLO, TimeSformer).
+"""videovit: video transformers for action recognition (RegionViT, VOLO, TimeSformer, VideoMAE).
 
 Importing the package is instant: the names below load their layer on first use (PEP 562), so a tool
 answers ``--help`` or a config mistake without importing torch. The layers are mapped in
