@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from tool_calls import tool_main
 from torch import nn
 
 from videovit.bench.compare import (
@@ -207,14 +205,15 @@ def test_training_throughput_runs_the_configured_step_and_reports_mfu(tmp_path: 
 
 
 @pytest.mark.slow  # torchrun with two gloo processes
-def test_training_benchmark_under_torchrun_prints_one_row_per_process() -> None:
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "benchmark_training.py"),
-                           "--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
-                           "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
-                           "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2",
-                           "--device", "cpu", "--iters", "1", "--warmup", "1", "--nproc", "2", "--peak-tflops", "1"],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 process(es) on cpu" in done.stdout
-    ranks = [line.split()[0] for line in done.stdout.splitlines() if line.split()[1:2] == ["cpu"]]
+def test_training_benchmark_under_torchrun_prints_one_row_per_process(monkeypatch, capfd) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for the two processes torchrun starts
+    status = tool_main("benchmark_training.py")([   # in this process: --nproc reruns it under torchrun
+        "--cfg", str(REPO_ROOT / "configs" / "demo" / "synthetic_regionvit.yaml"),
+        "DATA.NUM_FRAMES", "2", "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "DATA.TRAIN_CROP_SIZE", "32",
+        "DATA.TEST_SCALE", "32", "DATA.TEST_CROP_SIZE", "32", "TRAIN.BATCH_SIZE", "2",
+        "--device", "cpu", "--iters", "1", "--warmup", "1", "--nproc", "2", "--peak-tflops", "1"])
+    out, err = capfd.readouterr()   # the processes' rows reach this process's file descriptors
+    assert status == 0, err[-2000:]
+    assert "2 process(es) on cpu" in out
+    ranks = [line.split()[0] for line in out.splitlines() if line.split()[1:2] == ["cpu"]]
     assert ranks == ["0", "1"]
