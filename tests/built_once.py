@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +30,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     folder, result = root / name, root / f"{name}.pickle"
     with FileLock(str(root / f"{name}.lock")):
         if not result.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build of another worker left
             folder.mkdir()
             built = build(folder)
             result.write_bytes(pickle.dumps(built))
