@@ -21,10 +21,10 @@ demo: $(STAMP)
 	$(BIN)/python tools/run_demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --durations=15 tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15 tests
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow" --durations=10 tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow" --durations=10 tests
 
 # Both checks always run (one report of everything); lint fails if either fails.
 lint: $(STAMP)
