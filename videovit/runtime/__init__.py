@@ -1,0 +1,1 @@
+"""Where a run computes: devices, process groups under torchrun, precision and compilation (docs/engine.md)."""
