@@ -16,6 +16,7 @@ within a second, keeping the finished outputs (``videovit.workers``).
 """
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -210,9 +211,17 @@ def prepare_video(source: Path, destination: Path, settings: PrepareSettings) ->
         return prepared
     except (DecodeError, av.FFmpegError, OSError) as error:
         failure = storage_failure(error)
-        if failure is not None and failure.filename != str(source):  # the output's side, not the source's
+        if failure is not None and _refused_output(failure, source):
             raise storage_error(destination, failure) from error
         raise PrepareError(str(error)) from error
+
+
+def _refused_output(failure: OSError, source: Path) -> bool:
+    """Whether the storage's ``failure`` is about writing the output: a file named that is not the source,
+    or an errno that only writes meet (a read of the source that fails is that video's failure)."""
+    if failure.filename is not None:
+        return failure.filename != str(source)
+    return failure.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 @dataclass
