@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videovit.bench.models import PeakMemory, release_free_memory
+from videovit.bench.models import PeakMemory, release_free_memory, synchronise
 from videovit.bench.tables import format_table
 from videovit.checkpoint.loading import load_checkpoint_contents
 from videovit.errors import MissingDependencyError, UsageError
@@ -219,11 +219,6 @@ def _clock(device: torch.device) -> Callable[[], float]:
     return time.perf_counter if device.type == "cuda" else time.process_time
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _autocast(precision: str, device: torch.device) -> Callable[[], AbstractContextManager]:
     if precision == "fp32":
         return nullcontext
@@ -276,7 +271,7 @@ def measure_row(pair: Pair, mode: str, batch: int, precision: str, device: torch
             step = steps[side]
             started = clock()
             step()
-            _sync(device)
+            synchronise(device)
             if iteration >= warmup:
                 seconds[side].append(clock() - started)
     peaks: list[int | None] = [None, None]
@@ -286,7 +281,7 @@ def measure_row(pair: Pair, mode: str, batch: int, precision: str, device: torch
             peak = PeakMemory(device)
             peak.start()
             step()
-            _sync(device)
+            synchronise(device)
             peaks[side] = peak.stop()
     diff = max_logit_difference(pair, clip[:1])
     return ComparisonRow(pair.name, pair.library, mode, batch, precision,

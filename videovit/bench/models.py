@@ -180,7 +180,8 @@ class PeakMemory:
         return _peak_resident_bytes() - self.base
 
 
-def _synchronise(device: torch.device) -> None:
+def synchronise(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (a GPU's kernels run asynchronously; a CPU has nothing to wait for)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -203,18 +204,18 @@ def time_iterations(step: Callable[[], Any], warmup: int, iters: int, device: to
     """
     for _ in range(warmup):
         step()
-    _synchronise(device)
+    synchronise(device)
     seconds = []
     for _ in range(iters):
         start = time.perf_counter()
         step()
-        _synchronise(device)
+        synchronise(device)
         seconds.append(time.perf_counter() - start)
     release_free_memory()
     peak = PeakMemory(device)
     peak.start()
     step()
-    _synchronise(device)
+    synchronise(device)
     return Timing(seconds, peak.stop())
 
 
@@ -505,4 +506,4 @@ __all__ = ["ATTENTION_FORMS", "AttentionCost", "AttentionMeasurement", "Attentio
            "benchmark_report", "compare_attention",
            "describe_settings", "format_table", "global_attention", "input_shape", "measure_attention", "measure_model",
            "memory_measure", "model_table", "r2l_attention", "release_free_memory", "reset_peak_rss",
-           "run_in_fresh_process", "time_iterations", "with_amp"]
+           "run_in_fresh_process", "synchronise", "time_iterations", "with_amp"]

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from yacs.config import CfgNode
 
 from videovit.bench.flops import count_flops
-from videovit.bench.models import reset_peak_rss
+from videovit.bench.models import reset_peak_rss, synchronise
 from videovit.bench.tables import format_table
 from videovit.engine.optim import build_optimizer
 from videovit.errors import UsageError
@@ -87,19 +87,14 @@ class ThroughputRow:
                 f"{self.forward_flops / 1e9:.1f}", mfu]
 
 
-def _synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _clips_per_s(step: Callable[[], None], batch: int, warmup: int, iters: int, device: torch.device) -> float:
     for _ in range(warmup):
         step()
-    _synchronise(device)
+    synchronise(device)
     started = time.perf_counter()
     for _ in range(iters):
         step()
-    _synchronise(device)
+    synchronise(device)
     return batch * iters / (time.perf_counter() - started)
 
 

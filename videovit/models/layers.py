@@ -6,6 +6,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def head_dim(dim: int, num_heads: int) -> int:
+    """Width of one attention head; ValueError unless ``num_heads`` splits ``dim`` evenly."""
+    if dim % num_heads:
+        raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+    return dim // num_heads
+
+
 class Attention(nn.Module):
     """Multi-head self-attention through ``scaled_dot_product_attention``.
 
@@ -16,10 +23,8 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
                  proj_drop: float = 0.0) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_dim(dim, num_heads)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
@@ -49,10 +54,8 @@ class ClassAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_dim(dim, num_heads)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
